@@ -1,0 +1,5 @@
+"""`python -m earmark` is the same as the `earmark` command."""
+
+from earmark.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""Decode an audio file to float32 samples at its native rate: soundfile first, PyAV for everything else."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from earmark.audio.resample import resample, to_mono
+from earmark.errors import DecodeError
+
+# Longer than this is almost always a wrong file (a whole album, a day of logging) rather than a clip.
+MAX_DURATION_S = 4 * 3600.0
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a decoded file was before any conversion."""
+
+    sample_rate: int
+    channels: int
+    num_samples: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_samples / self.sample_rate
+
+
+def decode(path: Path) -> tuple[np.ndarray, int]:
+    """Decode `path` to float32 `[C, N]` in [-1, 1] at the file's own sample rate."""
+    if not path.is_file():
+        raise DecodeError("not a readable file")
+    if path.stat().st_size == 0:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
+        samples = np.ascontiguousarray(data.T)  # [C, N]
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        samples, sample_rate = _decode_av(path)
+    _check_samples(samples, int(sample_rate))
+    return samples, int(sample_rate)
+
+
+def _decode_av(path: Path) -> tuple[np.ndarray, int]:
+    """Decode with PyAV (bundled FFmpeg) for formats libsndfile cannot read (m4a, aac, webm, ...)."""
+    import av  # imported here: only needed for the formats soundfile cannot read
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise DecodeError("no audio stream (not an audio file?)")
+            stream = container.streams.audio[0]
+            chunks = [frame.to_ndarray() for frame in _frames(container, stream)]
+            sample_rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+    except DecodeError:
+        raise
+    except (av.FFmpegError, ValueError, OSError, EOFError) as exc:
+        raise DecodeError(f"not decodable audio ({type(exc).__name__})") from None
+    if not chunks or sample_rate <= 0:
+        raise DecodeError("no audio samples decoded (truncated or not audio)")
+    return _planar_float(chunks), sample_rate
+
+
+def _frames(container, stream):  # type: ignore[no-untyped-def]
+    """Audio frames resampled by FFmpeg to planar float32, keeping the native rate and channels."""
+    import av
+
+    converter = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.rate)
+    for frame in container.decode(stream):
+        yield from converter.resample(frame)
+    yield from converter.resample(None)
+
+
+def _planar_float(chunks: list[np.ndarray]) -> np.ndarray:
+    """Concatenate FFmpeg planar float frames to one contiguous `[C, N]` array."""
+    samples = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    return np.ascontiguousarray(samples)
+
+
+def _check_samples(samples: np.ndarray, sample_rate: int) -> None:
+    """Refuse audio that would poison training: no samples, NaN/Inf, absurd rate or length."""
+    if sample_rate <= 0:
+        raise DecodeError(f"invalid sample rate {sample_rate}")
+    if samples.shape[-1] == 0:
+        raise DecodeError("no samples (0-length audio)")
+    if samples.shape[-1] / sample_rate > MAX_DURATION_S:
+        hours = samples.shape[-1] / sample_rate / 3600
+        raise DecodeError(f"absurdly long ({hours:.1f} h > {MAX_DURATION_S / 3600:.0f} h)")
+    if not np.isfinite(samples).all():
+        raise DecodeError("contains NaN or Inf samples")
+
+
+def load_mono(path: Path, sample_rate: int) -> tuple[np.ndarray, AudioInfo]:
+    """Decode, mix down and resample to `sample_rate`; returns float32 `[N]` and what the file was."""
+    samples, native_rate = decode(path)
+    info = AudioInfo(sample_rate=native_rate, channels=samples.shape[0], num_samples=samples.shape[1])
+    mono = resample(to_mono(samples), native_rate, sample_rate)
+    peak = float(np.abs(mono).max()) if mono.size else 0.0
+    if peak == 0.0 or not math.isfinite(peak):
+        raise DecodeError("silent (all samples are zero)")
+    return mono, info

@@ -1,0 +1,152 @@
+"""One handler per CLI command: turn parsed arguments into one library call and print the result."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from earmark.errors import EarmarkError, NotBuiltError
+
+
+def not_built(command: str) -> Callable[[argparse.Namespace], int]:
+    """Handler of a command in the contract that is not implemented yet."""
+
+    def handler(args: argparse.Namespace) -> int:
+        raise NotBuiltError(f"`earmark {command}` is not built yet in this version")
+
+    return handler
+
+
+def synth(args: argparse.Namespace) -> int:
+    from earmark.synth import synthesize_corpus
+
+    summary = synthesize_corpus(args.out, voices=args.voices, takes=args.takes, seed=args.seed)
+    print(f"wrote {summary.n_clips} clips from {summary.n_voices} voices at {summary.sample_rate} Hz "
+          f"to {summary.out_dir} in {summary.wall_s:.1f} s (metadata.csv: path,digit,voice,gender)")
+    return 0
+
+
+def label_spec(args: argparse.Namespace) -> tuple[object, dict]:
+    """LabelSpec and split options from --preset and explicit flags (flags win)."""
+    from earmark.data.presets import load_preset
+    from earmark.data.sources import LabelSpec
+
+    preset = load_preset(args.preset) if args.preset else {}
+    pick = {key: getattr(args, key) if getattr(args, key) is not None else preset.get(key)
+            for key in ("labels", "group", "label_column", "group_column", "split", "folds")}
+    spec = LabelSpec(labels=pick["labels"] or "folder", group=pick["group"],
+                     label_column=pick["label_column"] or "label", group_column=pick["group_column"] or "group")
+    return spec, {"split": pick["split"] or "80/10/10", "folds": pick["folds"]}
+
+
+def prepare(args: argparse.Namespace) -> int:
+    from earmark.data.prepare import PrepareOptions, prepare
+
+    spec, split = label_spec(args)
+    options = PrepareOptions(sample_rate=args.sample_rate, split=split["split"], folds=split["folds"],
+                             seed=args.seed, workers=args.workers, strict=args.strict)
+    report = prepare(args.source, args.out, spec, options)  # type: ignore[arg-type]
+    _print_prepare_summary(args.out, report)
+    return 0
+
+
+def _print_prepare_summary(out: Path, report: dict) -> None:
+    sizes = {split: sum(counts.values()) for split, counts in report["split_counts"].items()}
+    leak = "OK" if report["leakage"]["ok"] else "PROBLEM (see report.md)"
+    print(f"kept {report['n_kept']} clips in {len(report['class_counts'])} classes, rejected "
+          f"{report['n_rejected']} (rejected.csv); split {sizes}; leakage check: {leak}")
+    print(f"prepared dataset: {out}  (report: {out / 'report.md'})")
+    if report["n_rejected"]:
+        print(f"rejected by reason: {report['rejected_reasons']}", file=sys.stderr)
+
+
+def train_config(args: argparse.Namespace) -> object:
+    """Config file, then --set, then the dedicated flags."""
+    from earmark.config import load_train_config
+
+    flags = {"model.name": args.model, "trainer.epochs": args.epochs, "trainer.batch_size": args.batch_size,
+             "trainer.seed": args.seed, "trainer.device": args.device, "trainer.devices": args.devices}
+    overrides = list(args.overrides) + [f"{key}={value}" for key, value in flags.items() if value is not None]
+    return load_train_config(args.config, overrides)
+
+
+def train(args: argparse.Namespace) -> int:
+    from earmark.evaluation.report import format_summary_table
+    from earmark.training.loop import train
+
+    if args.fold is not None:
+        raise NotBuiltError("`earmark train --fold` is not built yet in this version")
+    config = train_config(args)
+    command = shlex.join(["earmark", *sys.argv[1:]])
+    metrics = train(args.data, args.out, config, resume=args.resume, command=command)  # type: ignore[arg-type]
+    print(format_summary_table(metrics))
+    print(f"run: {args.out}  (report: {args.out / 'report.html'})")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from earmark.evaluation.report import format_summary_table
+    from earmark.training.evaluate import evaluate_run
+
+    metrics = evaluate_run(args.run, args.data, args.split)
+    print(format_summary_table(metrics))
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    from earmark.data.sources import audio_files
+    from earmark.inference import Predictor
+
+    predictor = Predictor.from_path(args.model, hop_s=args.hop, top_k=args.top_k)
+    if args.window is not None:
+        predictor.window = max(1, round(args.window * predictor.sample_rate))
+    files = [f for item in args.inputs for f in (audio_files(item) if item.is_dir() else [item])]
+    results, failed = [], 0
+    for path in files:
+        try:
+            results.append(predictor.predict(path).to_dict())
+        except EarmarkError as exc:
+            failed += 1
+            print(f"earmark predict: {path}: {exc}", file=sys.stderr)
+    _print_predictions(results, args.format)
+    return 1 if failed and not results else 0
+
+
+def _print_predictions(results: list[dict], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(results, indent=2))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["file", "label", "score", "top_k", "windows"])
+        for r in results:
+            top = ";".join(f"{label}:{score:.4f}" for label, score in r["top_k"])
+            writer.writerow([r["file"], r["label"], f"{r['score']:.4f}", top, len(r["windows"])])
+    else:
+        width = max([len(r["file"]) for r in results] + [4])
+        print(f"{'file':<{width}}  {'label':<12} {'score':>6}  top-k")
+        for r in results:
+            top = ", ".join(f"{label} {score:.2f}" for label, score in r["top_k"])
+            print(f"{r['file']:<{width}}  {r['label']:<12} {r['score']:6.3f}  {top}")
+
+
+def models(args: argparse.Namespace) -> int:
+    from earmark.models import count_parameters, create_model, list_models
+
+    print(f"{'name':<16} {'family':<12} {'parameters':>11}  description")
+    for spec in list_models():
+        params = count_parameters(create_model(spec.name, num_classes=10, num_features=64))
+        print(f"{spec.name:<16} {spec.family:<12} {params:>11,}  {spec.description}")
+    print("(parameters counted for 10 classes over 64 log-mel bands)")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from earmark.demo import run_demo
+
+    run_demo(args.out, epochs=args.epochs)
+    return 0

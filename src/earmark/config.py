@@ -1,0 +1,176 @@
+"""Typed configuration: one dataclass per component, YAML in, resolved YAML out, unknown keys are errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from earmark.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass
+class DataConfig:
+    """How training and evaluation read the prepared clips."""
+
+    window_s: float = 1.0  # every example the model sees is this long; short clips are padded
+    eval_hop_s: float = 0.5  # hop between evaluation windows of a long clip
+    aggregate: str = "mean"  # windows → clip: mean | vote | max
+    num_workers: int = 0  # the cache is memory-mapped: loading is cheap, workers rarely pay off on CPU
+
+
+@dataclass
+class FeatureConfig:
+    """The front-end computed on the device from raw waveforms; stored with the model."""
+
+    kind: str = "logmel"  # spectrogram | logmel | mfcc
+    n_fft: int = 512
+    hop_length: int = 160
+    n_mels: int = 64
+    n_mfcc: int = 20
+    deltas: bool = False
+    f_min: float = 20.0
+    f_max: float | None = None  # None: Nyquist
+    top_db: float | None = 80.0
+    normalize: str = "dataset"  # dataset (per-frequency mean/std of the training split) | instance | none
+
+
+@dataclass
+class AugmentConfig:
+    """Train-only augmentation on the device; every switch off at evaluation."""
+
+    gain_db: float = 6.0  # random gain in ±gain_db
+    noise_snr_db: float | None = 30.0  # white noise at a random SNR in [snr, snr + 20] dB; None: off
+    noise_prob: float = 0.5
+    freq_masks: int = 2
+    freq_mask_width: int = 8
+    time_masks: int = 2
+    time_mask_width: int = 10
+
+
+@dataclass
+class ModelConfig:
+    """Which registered model and its options (see `earmark models`)."""
+
+    name: str = "cnn"
+    dropout: float = 0.2
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and learning-rate schedule."""
+
+    optimizer: str = "adamw"  # adamw | adam | sgd
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0
+    schedule: str = "cosine"  # cosine | constant
+    label_smoothing: float = 0.05
+    grad_clip: float | None = 5.0
+
+
+@dataclass
+class TrainerConfig:
+    """Loop, device and reproducibility."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    devices: int = 1
+    precision: str = "auto"  # auto | 32 | bf16-mixed | 16-mixed
+    monitor: str = "val_accuracy"
+    patience: int | None = None  # early stopping after this many epochs without improvement
+    threads: int | None = None  # torch intra-op threads; None: torch's default
+
+
+@dataclass
+class TrainConfig:
+    """Everything `earmark train` needs; saved resolved in the run and in every checkpoint."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def from_dict(cls: type[T], values: dict[str, Any], where: str = "") -> T:
+    """Build dataclass `cls` from a plain dict, refusing unknown keys and wrong types."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown key {where}{unknown[0]!s}; valid keys: {', '.join(sorted(known))}")
+    kwargs = {key: _coerce(hints[key], value, f"{where}{key}") for key, value in values.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """Check `value` against a type hint (dataclass, Optional, bool/int/float/str)."""
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, f"{where}.")  # type: ignore[arg-type]
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool, float) and (type(value) is not hint):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass (safe for YAML, JSON and weights-only checkpoints)."""
+    return dataclasses.asdict(config)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse one `--set section.key=value`; the value is read as YAML (numbers, null, true...)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. optim.lr=0.001")
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `--set` overrides onto a nested dict (validated later by `from_dict`)."""
+    for text in overrides:
+        path, value = parse_override(text)
+        node = values
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {text!r}: {part} is not a section")
+        node[path[-1]] = value
+    return values
+
+
+def load_train_config(path: Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Defaults, then a YAML file, then `--set` overrides; every key checked."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    values = apply_overrides(values, overrides or [])
+    return from_dict(TrainConfig, values)
+
+
+def dump_yaml(config: Any) -> str:
+    """The resolved config as YAML text."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)

@@ -1,0 +1,104 @@
+"""The only way training and evaluation read audio: fixed-length windows cut from the memory-mapped cache."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from earmark.audio.windows import window_starts
+from earmark.data.manifest import CACHE_NAME, ManifestRow, read_manifest
+from earmark.errors import DataError
+
+
+@dataclass
+class PreparedData:
+    """A prepared dataset directory: manifest rows, ordered labels, the int16 cache and its rate."""
+
+    root: Path
+    rows: list[ManifestRow]
+    labels: list[str]
+    sample_rate: int
+    cache: np.ndarray  # memory-mapped int16 [total_samples]
+
+    @classmethod
+    def open(cls, root: Path) -> PreparedData:
+        """Open a directory written by `earmark prepare`."""
+        rows = read_manifest(root / "manifest.csv")
+        try:
+            labels = list(json.loads((root / "labels.json").read_text(encoding="utf-8")))
+            sample_rate = int(json.loads((root / "report.json").read_text(encoding="utf-8"))["sample_rate"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"{root}: incomplete prepared dataset ({exc}); run `earmark prepare` again") from None
+        total = sum(row.num_samples for row in rows)
+        cache_path = root / CACHE_NAME
+        if not cache_path.is_file() or cache_path.stat().st_size != 2 * total:
+            raise DataError(f"{cache_path}: audio cache missing or of the wrong size; run `earmark prepare` again")
+        cache = np.memmap(cache_path, dtype="<i2", mode="r") if total else np.zeros(0, dtype=np.int16)
+        return cls(root, rows, labels, sample_rate, cache)
+
+    def split_rows(self, split: str) -> list[ManifestRow]:
+        """Rows of one split (`train`, `val`, `test`)."""
+        return [row for row in self.rows if row.split == split]
+
+    def samples(self, row: ManifestRow) -> np.ndarray:
+        """float32 `[N]` samples of one clip in [-1, 1]."""
+        return self.cache[row.offset : row.offset + row.num_samples].astype(np.float32) / 32768.0
+
+
+def fit_window(samples: np.ndarray, window: int, offset: int | None = None) -> np.ndarray:
+    """Pad a short clip to `window` samples, at `offset` (default: centred)."""
+    if samples.size >= window:
+        return samples[:window]
+    out = np.zeros(window, dtype=np.float32)
+    start = (window - samples.size) // 2 if offset is None else offset
+    out[start : start + samples.size] = samples
+    return out
+
+
+class TrainWindows(Dataset[tuple[torch.Tensor, int]]):
+    """One random window per clip per epoch; short clips are placed at a random offset (a free time shift)."""
+
+    def __init__(self, data: PreparedData, rows: list[ManifestRow], window_samples: int) -> None:
+        self.data, self.rows, self.window = data, rows, window_samples
+        self.label_index = {label: i for i, label in enumerate(data.labels)}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        row = self.rows[index]
+        slack = abs(row.num_samples - self.window)
+        shift = int(torch.randint(0, slack + 1, ()).item())  # torch RNG: seeded per run and per worker
+        if row.num_samples >= self.window:
+            start = row.offset + shift
+            clip = self.data.cache[start : start + self.window].astype(np.float32) / 32768.0
+        else:
+            clip = fit_window(self.data.samples(row), self.window, shift)
+        return torch.from_numpy(clip), self.label_index[row.label]
+
+
+class EvalWindows(Dataset[tuple[torch.Tensor, int, int]]):
+    """Every window of every clip (hop `hop_samples`), tagged with its clip index for aggregation."""
+
+    def __init__(self, data: PreparedData, rows: list[ManifestRow], window_samples: int, hop_samples: int,
+                 labels: list[str]) -> None:
+        self.data, self.rows, self.window = data, rows, window_samples
+        self.label_index = {label: i for i, label in enumerate(labels)}  # the model's labels
+        index = [(c, int(s)) for c, row in enumerate(rows)
+                 for s in window_starts(row.num_samples, window_samples, hop_samples)]
+        self.index = index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        clip, start = self.index[i]
+        row = self.rows[clip]
+        samples = self.data.cache[row.offset + start : row.offset + min(start + self.window, row.num_samples)]
+        window = fit_window(samples.astype(np.float32) / 32768.0, self.window)
+        return torch.from_numpy(window), self.label_index.get(row.label, -1), clip

@@ -1,0 +1,105 @@
+"""What a prepared dataset looks like: counts, formats, duplicates and the leakage check, as JSON and Markdown."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from earmark.data.manifest import ManifestRow
+from earmark.data.sources import LabelSpec, Skipped
+from earmark.fileio import write_json_atomic, write_text_atomic
+
+
+def build_report(
+    source: Path, rows: list[ManifestRow], rejected: list[Skipped], spec: LabelSpec, sample_rate: int
+) -> dict:
+    """The dataset report as a JSON-ready dict."""
+    durations = np.array([row.duration_s for row in rows]) if rows else np.zeros(1)
+    return {
+        "source": str(source),
+        "labels_from": spec.labels,
+        "groups_from": spec.group or (f"column {spec.group_column}" if spec.labels.startswith("csv:") else None),
+        "sample_rate": sample_rate,
+        "n_kept": len(rows),
+        "n_rejected": len(rejected),
+        "rejected_reasons": dict(Counter(_reason_kind(r.reason) for r in rejected).most_common()),
+        "class_counts": dict(sorted(Counter(row.label for row in rows).items())),
+        "n_groups": len({row.group for row in rows}),
+        "split_counts": _split_counts(rows),
+        "duration_s": {"min": float(durations.min()), "median": float(np.median(durations)),
+                       "max": float(durations.max()), "total": float(durations.sum())},
+        "source_sample_rates": dict(sorted(Counter(str(row.source_sample_rate) for row in rows).items())),
+        "source_channels": dict(sorted(Counter(str(row.source_channels) for row in rows).items())),
+        "leakage": leakage_check(rows),
+    }
+
+
+def _reason_kind(reason: str) -> str:
+    """The reason without file-specific details, for counting."""
+    return reason.split(" (")[0]
+
+
+def _split_counts(rows: list[ManifestRow]) -> dict[str, dict[str, int]]:
+    """Clips per split and label."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        counts[row.split][row.label] += 1
+    return {split: dict(sorted(c.items())) for split, c in sorted(counts.items())}
+
+
+def leakage_check(rows: list[ManifestRow]) -> dict:
+    """Groups and exact duplicates that appear in more than one split."""
+    group_splits: dict[str, set[str]] = defaultdict(set)
+    hash_splits: dict[str, set[str]] = defaultdict(set)
+    hash_paths: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        group_splits[row.group].add(row.split)
+        hash_splits[row.sha1].add(row.split)
+        hash_paths[row.sha1].append(row.path)
+    crossing = sorted(g for g, s in group_splits.items() if len(s) > 1)
+    duplicates = [paths for paths in hash_paths.values() if len(paths) > 1]
+    crossing_dups = [hash_paths[h] for h, s in hash_splits.items() if len(s) > 1]
+    return {
+        "ok": not crossing and not crossing_dups,
+        "groups_across_splits": crossing[:50],
+        "n_groups_across_splits": len(crossing),
+        "exact_duplicates": duplicates[:50],
+        "n_exact_duplicate_sets": len(duplicates),
+        "duplicates_across_splits": crossing_dups[:50],
+    }
+
+
+def render_markdown(report: dict) -> str:
+    """The report as a page a person reads."""
+    leak = report["leakage"]
+    lines = [
+        f"# Dataset report: {report['source']}", "",
+        f"- kept clips: {report['n_kept']}, rejected: {report['n_rejected']} (see rejected.csv)",
+        f"- labels from: `{report['labels_from']}`; groups from: `{report['groups_from'] or 'each file alone'}`"
+        f" ({report['n_groups']} groups)",
+        f"- sample rate: {report['sample_rate']} Hz (source rates: {report['source_sample_rates']})",
+        f"- durations: min {report['duration_s']['min']:.2f} s, median {report['duration_s']['median']:.2f} s,"
+        f" max {report['duration_s']['max']:.2f} s",
+        f"- leakage check: {'OK: no group or duplicate crosses splits' if leak['ok'] else 'PROBLEM'}"
+        f" ({leak['n_groups_across_splits']} groups across splits, "
+        f"{len(leak['duplicates_across_splits'])} duplicate sets across splits)",
+        "", "## Clips per split and label", "",
+    ]
+    labels = list(report["class_counts"])
+    splits = list(report["split_counts"])
+    lines.append("| label | " + " | ".join(splits) + " |")
+    lines.append("|---|" + "---:|" * len(splits))
+    for label in labels:
+        lines.append(f"| {label} | " + " | ".join(str(report["split_counts"][s].get(label, 0)) for s in splits) + " |")
+    if report["rejected_reasons"]:
+        lines += ["", "## Rejected files by reason", ""]
+        lines += [f"- {reason}: {n}" for reason, n in report["rejected_reasons"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out: Path, report: dict) -> None:
+    """`report.json` and `report.md` in `out`."""
+    write_json_atomic(out / "report.json", report)
+    write_text_atomic(out / "report.md", render_markdown(report))

@@ -1,0 +1,200 @@
+"""Scan a source folder into labelled items: label per folder, per regex over the path, or per CSV row."""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from earmark.errors import DataError
+
+AUDIO_EXTENSIONS = frozenset(
+    [".wav", ".wave", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".mp4", ".au", ".snd", ".aif",
+     ".aiff", ".aifc", ".webm", ".wma", ".caf", ".w64"]
+)
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """Where labels, groups, splits and folds come from."""
+
+    labels: str = "folder"  # folder | regex:PATTERN | csv:FILE
+    group: str | None = None  # regex:PATTERN with a `group` named group (or a CSV column via group_column)
+    label_column: str = "label"
+    group_column: str = "group"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One source file with what the source says about it."""
+
+    path: str  # relative to the source root, POSIX slashes: the clip's identity
+    source: Path  # absolute path of the file
+    label: str
+    group: str | None = None
+    split: str | None = None
+    fold: int | None = None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file (or CSV row) that cannot become an item, with the reason."""
+
+    source: str
+    reason: str
+
+
+def scan(root: Path, spec: LabelSpec) -> tuple[list[Item], list[Skipped]]:
+    """All labelled items under `root` per `spec`, sorted by path, plus what was skipped and why."""
+    if not root.is_dir():
+        raise DataError(f"{root}: not a directory")
+    if spec.labels.startswith("csv:"):
+        items, skipped = _scan_csv(root, Path(spec.labels[4:]), spec)
+    elif spec.labels.startswith("regex:"):
+        items, skipped = _scan_regex(root, _compile(spec.labels[6:], "--labels", "label"))
+    elif spec.labels == "folder":
+        items, skipped = _scan_folder(root)
+    else:
+        raise DataError(f"--labels {spec.labels!r}: expected folder, 'regex:PATTERN' or 'csv:FILE'")
+    if spec.group and spec.group.startswith("regex:"):
+        items, more = _apply_group_regex(items, _compile(spec.group[6:], "--group", "group"))
+        skipped += more
+    elif spec.group:
+        raise DataError(f"--group {spec.group!r}: expected 'regex:PATTERN' with a (?P<group>...) group")
+    return sorted(items, key=lambda item: item.path), skipped
+
+
+def _compile(pattern: str, option: str, required: str) -> re.Pattern[str]:
+    """Compile a user regex, insisting on the named group it must provide."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise DataError(f"{option} regex {pattern!r}: {exc}") from None
+    if required not in compiled.groupindex:
+        raise DataError(f"{option} regex {pattern!r}: needs a named group (?P<{required}>...)")
+    return compiled
+
+
+def audio_files(root: Path) -> list[Path]:
+    """Every file under `root` with an audio extension, following no symlink loops."""
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in AUDIO_EXTENSIONS and not path.is_dir():
+            found.append(path)
+    return found
+
+
+def _relative(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _scan_folder(root: Path) -> tuple[list[Item], list[Skipped]]:
+    """Label = name of the parent folder; files directly under the root have no label."""
+    items, skipped = [], []
+    for path in audio_files(root):
+        rel = _relative(root, path)
+        if path.parent == root:
+            skipped.append(Skipped(rel, "no label: file is not inside a class folder"))
+        else:
+            items.append(Item(rel, path, path.parent.name))
+    return items, skipped
+
+
+def _scan_regex(root: Path, pattern: re.Pattern[str]) -> tuple[list[Item], list[Skipped]]:
+    """Label (and optional group/split/fold) from named groups matched against the relative path."""
+    items, skipped = [], []
+    for path in audio_files(root):
+        rel = _relative(root, path)
+        match = pattern.search(rel)
+        if match is None or not match.group("label"):
+            skipped.append(Skipped(rel, "path does not match the --labels regex"))
+            continue
+        fields = match.groupdict()
+        try:
+            items.append(_item(rel, path, fields))
+        except ValueError as exc:
+            skipped.append(Skipped(rel, str(exc)))
+    return items, skipped
+
+
+def _item(rel: str, path: Path, fields: dict[str, str | None]) -> Item:
+    """An item from named fields (label, group, split, fold), validating split and fold."""
+    split = (fields.get("split") or "").strip().lower() or _split_from_alternatives(fields)
+    if split is not None:
+        split = {"training": "train", "validation": "val", "valid": "val", "dev": "val"}.get(split, split)
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split {split!r} is not train, val or test")
+    fold_text = (fields.get("fold") or "").strip()
+    if fold_text and not fold_text.lstrip("-").isdigit():
+        raise ValueError(f"fold {fold_text!r} is not an integer")
+    label = (fields.get("label") or "").strip()
+    if not label:
+        raise ValueError("empty label")
+    group = (fields.get("group") or "").strip() or None
+    return Item(rel, path, label, group, split, int(fold_text) if fold_text else None)
+
+
+def _split_from_alternatives(fields: dict[str, str | None]) -> str | None:
+    """A regex may mark the split by which alternative matched: (?P<split_test>...)|(?P<split_train>...)."""
+    matched = [key[6:] for key, value in fields.items() if key.startswith("split_") and value is not None]
+    return matched[0] if matched else None
+
+
+def _apply_group_regex(items: list[Item], pattern: re.Pattern[str]) -> tuple[list[Item], list[Skipped]]:
+    """Set each item's group from the --group regex; an item it does not match is skipped."""
+    kept, skipped = [], []
+    for item in items:
+        match = pattern.search(item.path)
+        if match is None or not match.group("group"):
+            skipped.append(Skipped(item.path, "path does not match the --group regex"))
+        else:
+            kept.append(Item(item.path, item.source, item.label, match.group("group"), item.split, item.fold))
+    return kept, skipped
+
+
+def _scan_csv(root: Path, table: Path, spec: LabelSpec) -> tuple[list[Item], list[Skipped]]:
+    """Rows `path,label[,group][,split][,fold]` (or the configured columns); paths relative to root."""
+    table = table if table.is_absolute() else root / table
+    try:
+        text = table.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{table}: cannot read label table ({exc})") from None
+    dialect = "excel-tab" if table.suffix.lower() == ".tsv" or "\t" in text.split("\n", 1)[0] else "excel"
+    rows = list(csv.DictReader(text.splitlines(), dialect=dialect))
+    columns = set(rows[0]) if rows else set()
+    for needed in ("path", spec.label_column):
+        if needed not in columns:
+            raise DataError(f"{table}: no {needed!r} column (columns: {', '.join(sorted(columns)) or 'none'})")
+    items, skipped, seen = [], [], set[str]()
+    root_resolved = root.resolve()
+    for number, row in enumerate(rows, start=2):
+        rel = (row.get("path") or "").strip()
+        where = rel or f"{table.name}:{number}"
+        reason = _csv_row_problem(root_resolved, rel, seen)
+        if reason:
+            skipped.append(Skipped(where, reason))
+            continue
+        seen.add(rel)
+        fields = {"label": row.get(spec.label_column), "group": row.get(spec.group_column),
+                  "split": row.get("split"), "fold": row.get("fold")}
+        try:
+            items.append(_item(Path(rel).as_posix(), root / rel, fields))
+        except ValueError as exc:
+            skipped.append(Skipped(where, f"{table.name} line {number}: {exc}"))
+    return items, skipped
+
+
+def _csv_row_problem(root: Path, rel: str, seen: set[str]) -> str | None:
+    """Why a CSV path cannot be used (missing, duplicate, outside the source), or None."""
+    if not rel:
+        return "empty path in label table"
+    if rel in seen:
+        return "duplicate path in label table"
+    try:
+        (root / rel).resolve().relative_to(root)
+    except ValueError:
+        return "path points outside the source folder"
+    if not (root / rel).is_file():
+        return "file listed in label table does not exist"
+    return None

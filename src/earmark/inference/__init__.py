@@ -1,0 +1,5 @@
+"""Inference: any file → windows → scores → a clip decision."""
+
+from earmark.inference.predictor import Prediction, Predictor
+
+__all__ = ["Prediction", "Predictor"]

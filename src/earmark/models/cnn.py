@@ -1,0 +1,43 @@
+"""The classic small CNN of the audio notes: conv blocks with max-pooling, a dense layer, dropout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from earmark.models.layers import TimePool, conv_bn_relu, pooled_size
+
+
+class ConvNet(nn.Module):
+    """Conv blocks (conv-BN-ReLU + 2×2 max-pool), average over time, dense, dropout, linear head."""
+
+    def __init__(self, num_classes: int, num_features: int, channels: Sequence[int], dense: int,
+                 dropout: float) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = []
+        in_ch = 1
+        for out_ch in channels:
+            blocks += [conv_bn_relu(in_ch, out_ch), nn.MaxPool2d(2, ceil_mode=True)]
+            in_ch = out_ch
+        self.features = nn.Sequential(*blocks)
+        self.pool = TimePool()  # any number of frames; the frequency layout is kept
+        self.head = nn.Sequential(
+            nn.Linear(in_ch * pooled_size(num_features, len(channels)), dense), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(dense, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 1, F, T] → logits [B, K]
+        return self.head(self.pool(self.features(x)))
+
+
+def build(num_classes: int, num_features: int, channels: Sequence[int] = (32, 64, 128), dense: int = 64,
+          dropout: float = 0.2) -> nn.Module:
+    """A ConvNet over `[B, 1, num_features, T]`."""
+    return ConvNet(num_classes, num_features, channels, dense, dropout)
+
+
+# name, description, options
+VARIANTS: tuple[tuple[str, str, dict[str, object]], ...] = (
+    ("cnn", "3 conv blocks 32-64-128 with max-pooling, dense 64, dropout", {}),
+)

@@ -1,0 +1,36 @@
+"""Layers shared by several model families."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_bn_relu(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    """Conv2d → BatchNorm → ReLU, 'same' padding."""
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+    )
+
+
+class GlobalPool(nn.Module):
+    """`[B, C, F, T]` → `[B, C]` by averaging: any input length gives the same output size."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(-2, -1))
+
+
+class TimePool(nn.Module):
+    """`[B, C, F, T]` → `[B, C * F]`: average over time only, so where energy sits in frequency still counts."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=-1).flatten(1)
+
+
+def pooled_size(size: int, times: int) -> int:
+    """Length of an axis after `times` 2×2 max-pools with ceil mode."""
+    for _ in range(times):
+        size = (size + 1) // 2
+    return size

@@ -1,0 +1,41 @@
+"""`earmark evaluate`: score a finished run on its own data or on another prepared dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from earmark.checkpoint import load_checkpoint, resolve_checkpoint
+from earmark.data.dataset import PreparedData
+from earmark.errors import DataError, EarmarkError
+from earmark.fileio import write_json_atomic
+from earmark.training.outputs import evaluate_splits
+
+
+def evaluate_run(run: Path, data_dir: Path | None = None, split: str = "test") -> dict[str, Any]:
+    """Metrics of the run's best checkpoint on `split`; written to RUN/evaluations/<data>-<split>.json."""
+    loaded = load_checkpoint(resolve_checkpoint(run))
+    if data_dir is None:
+        data_dir = _run_data_dir(run)
+    data = PreparedData.open(data_dir)
+    unknown = sorted(set(data.labels) - set(loaded.labels))
+    if unknown:
+        raise DataError(f"{data_dir}: labels the model does not know: {', '.join(unknown[:10])} "
+                        f"(model labels: {', '.join(loaded.labels[:10])}{'...' if len(loaded.labels) > 10 else ''})")
+    rows = data.split_rows(split)
+    if not rows:
+        raise DataError(f"{data_dir}: the {split} split is empty")
+    metrics, _ = evaluate_splits(loaded, data, {split: rows}, loaded.config.trainer.batch_size)
+    metrics.update({"labels": loaded.labels, "model": loaded.config.model.name, "data": str(data_dir)})
+    if run.is_dir():
+        write_json_atomic(run / "evaluations" / f"{data_dir.resolve().name}-{split}.json", metrics)
+    return metrics
+
+
+def _run_data_dir(run: Path) -> Path:
+    """The prepared dataset a run was trained on (recorded in run.json)."""
+    try:
+        return Path(json.loads((run / "run.json").read_text(encoding="utf-8"))["data"])
+    except (OSError, ValueError, KeyError):
+        raise EarmarkError(f"{run}: no run.json naming its dataset; pass --data DIR") from None

@@ -1,0 +1,108 @@
+"""Files of a run directory: config and provenance at the start, metrics and reports at the end."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from earmark import __version__
+from earmark.checkpoint import LoadedModel
+from earmark.config import TrainConfig, dump_yaml, to_dict
+from earmark.data.dataset import PreparedData
+from earmark.data.manifest import ManifestRow
+from earmark.errors import EarmarkError
+from earmark.evaluation.metrics import compute_metrics
+from earmark.evaluation.report import build_predictions, write_reports
+from earmark.evaluation.runner import score_clips
+from earmark.fileio import write_csv_atomic, write_json_atomic, write_text_atomic
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "clips_per_s")
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Paths inside a run directory."""
+
+    root: Path
+
+    @property
+    def best(self) -> Path:
+        return self.root / "checkpoints" / "best.ckpt"
+
+    @property
+    def last(self) -> Path:
+        return self.root / "checkpoints" / "last.ckpt"
+
+    def write_history(self, history: list[dict[str, float]]) -> None:
+        rows = [[_round(h.get(c, "")) for c in HISTORY_COLUMNS] for h in history]
+        write_csv_atomic(self.root / "history.csv", HISTORY_COLUMNS, rows)
+
+
+def _round(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def start_run(run_dir: Path, data_dir: Path, data: PreparedData, config: TrainConfig, command: str,
+              resume: bool) -> RunFiles:
+    """Create the run directory and record the resolved config and provenance."""
+    files = RunFiles(run_dir)
+    if not resume and files.last.exists():
+        raise EarmarkError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
+    write_json_atomic(run_dir / "run.json", {
+        "command": command, "data": str(data_dir.resolve()), "manifest_sha256": _sha256(data_dir / "manifest.csv"),
+        "labels": data.labels, "sample_rate": data.sample_rate, "config": to_dict(config),
+        "versions": _versions(),
+    })
+    return files
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide the numbers."""
+    versions = {"python": sys.version.split()[0], "platform": platform.platform(), "earmark": __version__}
+    for package in ("torch", "numpy", "lightning", "soundfile", "soxr"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def evaluate_splits(loaded: LoadedModel, data: PreparedData, splits: dict[str, list[ManifestRow]],
+                    batch_size: int, seed: int = 0) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Clip-level metrics and per-clip predictions for each non-empty split."""
+    metrics: dict[str, Any] = {}
+    predictions: dict[str, list[dict[str, Any]]] = {}
+    for split, rows in splits.items():
+        if not rows:
+            continue
+        scores = score_clips(loaded.model, data, rows, loaded.labels, loaded.config.data, batch_size)
+        metrics[split] = compute_metrics(scores.y_true, scores.probs, loaded.labels, seed=seed)
+        predictions[split] = build_predictions([row.path for row in scores.rows], scores.y_true, scores.probs,
+                                               loaded.labels)
+    return metrics, predictions
+
+
+def finish_run(files: RunFiles, best: LoadedModel, data: PreparedData, rows: dict[str, list[ManifestRow]],
+               config: TrainConfig, history: list[dict[str, float]], seconds: float,
+               log: Callable[[str], None]) -> dict[str, Any]:
+    """Evaluate the best checkpoint on val and test and write metrics.json and the reports."""
+    splits = {"val": rows["val"], "test": rows["test"]}
+    metrics, predictions = evaluate_splits(best, data, splits, config.trainer.batch_size, config.trainer.seed)
+    metrics.update({"labels": best.labels, "model": config.model.name, "seconds_train": round(seconds, 2)})
+    context = {"config_yaml": dump_yaml(config), "data": str(data.root), "best_epoch": best.state.get("best_epoch"),
+               "dataset": f"{data.root} ({len(data.rows)} clips, {len(data.labels)} classes)"}
+    write_reports(files.root, metrics, history, best.labels, predictions, context)
+    log(f"best epoch {best.state.get('best_epoch')}; metrics written to {files.root / 'metrics.json'}")
+    return metrics

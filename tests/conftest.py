@@ -1,0 +1,49 @@
+"""Shared fixtures: small synthetic corpora made in the tests (nothing is downloaded or committed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+TONE_CLASSES = {"low": 300.0, "mid": 900.0, "high": 2400.0}
+
+
+def write_tone(path: Path, freq: float, seconds: float, rate: int, rng: np.random.Generator,
+               subtype: str = "PCM_16", channels: int = 1) -> None:
+    """A noisy tone with a random phase, written with soundfile."""
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.5 * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)) + 0.02 * rng.standard_normal(t.size)
+    data = np.stack([wave] * channels, axis=1) if channels > 1 else wave
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), data.astype(np.float32), rate, subtype=subtype)
+
+
+def make_tone_corpus(root: Path, speakers: int = 6, takes: int = 4, seed: int = 0) -> Path:
+    """`root/<class>/<speaker>_<take>.wav`: 3 tone classes, a few 'speakers' (groups), mixed rates."""
+    rng = np.random.default_rng(seed)
+    for label, freq in TONE_CLASSES.items():
+        for s in range(speakers):
+            for take in range(takes):
+                rate = (8000, 16000, 22050)[(s + take) % 3]
+                seconds = float(rng.uniform(0.4, 1.6))
+                write_tone(root / label / f"spk{s}_{take}.wav", freq * (1 + 0.03 * s), seconds, rate, rng)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tone_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tone_corpus(tmp_path_factory.mktemp("tones"))
+
+
+@pytest.fixture(scope="session")
+def tone_prepared(tone_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from earmark.data.prepare import PrepareOptions, prepare
+    from earmark.data.sources import LabelSpec
+
+    out = tmp_path_factory.mktemp("prepared")
+    spec = LabelSpec(labels="folder", group=r"regex:(?P<group>spk\d+)_")
+    prepare(tone_corpus, out, spec, PrepareOptions(sample_rate=16000, split="50/25/25", seed=0, workers=1))
+    return out

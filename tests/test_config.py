@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from earmark.config import TrainConfig, apply_overrides, dump_yaml, from_dict, load_train_config, to_dict
+from earmark.errors import ConfigError
+
+
+def test_defaults_round_trip_through_yaml(tmp_path: Path) -> None:
+    config = load_train_config()
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_yaml(config))
+    assert load_train_config(path) == config
+
+
+def test_overrides_are_typed_and_nested() -> None:
+    config = load_train_config(overrides=["optim.lr=0.01", "trainer.epochs=3", "features.f_max=null"])
+    assert config.optim.lr == 0.01 and config.trainer.epochs == 3 and config.features.f_max is None
+    assert isinstance(from_dict(TrainConfig, {"optim": {"lr": 1}}).optim.lr, float)
+
+
+@pytest.mark.parametrize("override, message", [
+    (["optim.lrr=0.1"], "unknown key optim.lrr"),
+    (["trainer.epochs=three"], "trainer.epochs: expected int"),
+    (["bogus.x=1"], "unknown key bogus"),
+    (["novalue"], "expected key=value"),
+])
+def test_bad_config_is_a_clear_error(override: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_train_config(overrides=override)
+
+
+def test_unknown_key_lists_valid_choices() -> None:
+    with pytest.raises(ConfigError, match=r"valid keys: .*lr"):
+        from_dict(TrainConfig, apply_overrides({}, ["optim.learning_rate=1"]))
+
+
+def test_to_dict_is_plain() -> None:
+    assert to_dict(TrainConfig())["model"]["name"] == "cnn"

@@ -1,0 +1,98 @@
+"""End to end on a tiny synthetic corpus: train, evaluate, predict, resume — real training, a few seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from earmark.checkpoint import load_checkpoint
+from earmark.config import load_train_config
+from earmark.data.dataset import PreparedData
+from earmark.errors import EarmarkError
+from earmark.inference import Predictor
+from earmark.training.evaluate import evaluate_run
+from earmark.training.loop import train
+
+FAST = ["trainer.epochs=4", "trainer.batch_size=16", "data.window_s=0.5", "data.eval_hop_s=0.25",
+        "optim.lr=0.01", "trainer.device=cpu"]
+
+
+@pytest.fixture(scope="module")
+def tone_run(tone_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    train(tone_prepared, run, load_train_config(overrides=FAST), log=lambda _: None)
+    return run
+
+
+def test_run_directory_has_the_contract_files(tone_run: Path, tone_prepared: Path) -> None:
+    for name in ("config.yaml", "metrics.json", "history.csv", "checkpoints/best.ckpt", "checkpoints/last.ckpt",
+                 "report.html", "confusion_matrix.png", "curves.png"):
+        assert (tone_run / name).is_file(), name
+    metrics = json.loads((tone_run / "metrics.json").read_text())
+    assert set(metrics) >= {"test", "val", "labels", "model", "seconds_train"}
+    test = metrics["test"]
+    n_test = sum(row.split == "test" for row in PreparedData.open(tone_prepared).rows)
+    assert test["n"] == n_test >= 12 and test["accuracy"] >= 0.9  # three clearly different tones
+    assert test["accuracy_ci95"][0] <= test["accuracy"] <= test["accuracy_ci95"][1]
+    assert len((tone_run / "history.csv").read_text().splitlines()) == 5
+
+
+def test_predict_any_rate_and_length_agrees_with_label(tone_run: Path, tmp_path: Path) -> None:
+    predictor = Predictor.from_path(tone_run, top_k=2)
+    t = np.arange(44100 * 3) / 44100
+    stereo = np.stack([np.sin(2 * np.pi * 2400 * t)] * 2, axis=1).astype(np.float32) * 0.4
+    sf.write(str(tmp_path / "long.flac"), stereo, 44100)
+    result = predictor.predict(tmp_path / "long.flac").to_dict()
+    assert result["label"] == "high" and len(result["top_k"]) == 2
+    assert len(result["windows"]) == 11 and result["windows"][-1]["end_s"] == pytest.approx(3.0, abs=0.01)
+    short = predictor.predict_array(np.sin(2 * np.pi * 300 * np.arange(3000) / 8000), 8000)
+    assert short.label == "low"
+
+
+def test_evaluate_recomputes_the_same_test_metrics(tone_run: Path) -> None:
+    metrics = evaluate_run(tone_run)
+    saved = json.loads((tone_run / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] == saved["test"]["accuracy"]
+    assert metrics["test"]["confusion"] == saved["test"]["confusion"]
+
+
+class _Killed(Exception):
+    pass
+
+
+def _die_at_epoch_3(line: str) -> None:
+    if line.startswith("epoch   3/"):  # logged before epoch 3 is saved: like a kill during epoch 3
+        raise _Killed
+
+
+def test_resume_continues_to_the_same_result(tone_prepared: Path, tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    train(tone_prepared, full, load_train_config(overrides=FAST), log=lambda _: None)
+    part = tmp_path / "part"
+    with pytest.raises(_Killed):
+        train(tone_prepared, part, load_train_config(overrides=FAST), log=_die_at_epoch_3)
+    assert load_checkpoint(part / "checkpoints" / "last.ckpt").state["epoch"] == 2
+    with pytest.raises(EarmarkError, match="--resume"):
+        train(tone_prepared, part, load_train_config(overrides=FAST), log=lambda _: None)
+    train(tone_prepared, part, load_train_config(overrides=FAST), resume=True, log=lambda _: None)
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (full, part))
+    assert a["test"]["confusion"] == b["test"]["confusion"]
+    assert a["val"]["accuracy"] == b["val"]["accuracy"]
+    assert load_checkpoint(part / "checkpoints" / "last.ckpt").state["epoch"] == 4
+
+
+def test_hostile_checkpoint_is_refused(tmp_path: Path) -> None:
+    import pickle
+
+    class Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.ckpt"
+    path.write_bytes(pickle.dumps({"format": Evil()}))
+    with pytest.raises(EarmarkError, match="not a loadable earmark checkpoint"):
+        load_checkpoint(path)
