@@ -9,6 +9,7 @@ from pathlib import Path
 
 from earmark import __version__
 from earmark.errors import EarmarkError, NotBuiltError
+from earmark.runtime import tune_malloc
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("earmark-demo"),
                    help="folder for everything (default earmark-demo)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the demo's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the corpus, split and training (default 0)")
     p.set_defaults(handler=commands.demo)
 
     p = sub.add_parser("synth", help="write the embedded spoken-digit corpus (WAV + metadata.csv)")
@@ -118,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `earmark` console script; user errors are one line, never a traceback."""
     args = build_parser().parse_args(argv)
+    tune_malloc()
     try:
         return int(args.handler(args))
     except NotBuiltError as exc:

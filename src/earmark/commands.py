@@ -148,5 +148,5 @@ def models(args: argparse.Namespace) -> int:
 def demo(args: argparse.Namespace) -> int:
     from earmark.demo import run_demo
 
-    run_demo(args.out, epochs=args.epochs)
+    run_demo(args.out, epochs=args.epochs, seed=args.seed)
     return 0

@@ -49,6 +49,8 @@ class AugmentConfig:
     gain_db: float = 6.0  # random gain in ±gain_db
     noise_snr_db: float | None = 30.0  # white noise at a random SNR in [snr, snr + 20] dB; None: off
     noise_prob: float = 0.5
+    warp_freq: float = 0.1  # stretch the frequency axis by up to ±10% from 0 Hz (vocal-tract-length style)
+    warp_time: float = 0.1  # stretch time by up to ±10% around the centre
     freq_masks: int = 2
     freq_mask_width: int = 8
     time_masks: int = 2

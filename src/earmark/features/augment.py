@@ -33,12 +33,33 @@ class Augment(nn.Module):
         return wave
 
     def features(self, features: torch.Tensor) -> torch.Tensor:  # [B, 1, F, T], normalised
-        """SpecAugment: zero (the normalised mean) random frequency bands and time spans."""
+        """Random frequency/time stretch, then SpecAugment masks (zero is the normalised mean)."""
         if not self.training:
             return features
         cfg = self.config
+        if cfg.warp_freq > 0 or cfg.warp_time > 0:
+            features = _warp(features, cfg.warp_freq, cfg.warp_time)
         features = _mask(features, cfg.freq_masks, cfg.freq_mask_width, axis=2)
         return _mask(features, cfg.time_masks, cfg.time_mask_width, axis=3)
+
+
+def _warp(features: torch.Tensor, max_freq: float, max_time: float) -> torch.Tensor:
+    """Per-example linear stretch: frequency anchored at the lowest band (a new voice), time at the centre.
+
+    In the spirit of vocal tract length perturbation (Jaitly and Hinton, 2013), done on the feature map
+    with one batched `grid_sample`.
+    """
+    batch = features.shape[0]
+    device, dtype = features.device, features.dtype
+    freq_scale = 1 + (torch.rand(batch, device=device, dtype=dtype) * 2 - 1) * max_freq  # output band ← input
+    time_scale = 1 + (torch.rand(batch, device=device, dtype=dtype) * 2 - 1) * max_time
+    theta = torch.zeros(batch, 2, 3, device=device, dtype=dtype)
+    theta[:, 0, 0] = time_scale  # x: time, normalised [-1, 1]
+    theta[:, 1, 1] = freq_scale  # y: frequency; the shift keeps y = -1 (lowest band) fixed
+    theta[:, 1, 2] = freq_scale - 1
+    grid = torch.nn.functional.affine_grid(theta, list(features.shape), align_corners=True)
+    return torch.nn.functional.grid_sample(features, grid, mode="bilinear", padding_mode="zeros",
+                                           align_corners=True)
 
 
 def _mask(features: torch.Tensor, count: int, max_width: int, axis: int) -> torch.Tensor:
