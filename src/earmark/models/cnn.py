@@ -24,7 +24,10 @@ class ConvNet(nn.Module):
         self.features = nn.Sequential(*blocks)
         self.pool = TimePool()  # any number of frames; the frequency layout is kept
         self.head = nn.Sequential(
-            nn.Linear(in_ch * pooled_size(num_features, len(channels)), dense), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(dense, num_classes)
+            nn.Linear(in_ch * pooled_size(num_features, len(channels)), dense),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(dense, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 1, F, T] → logits [B, K]

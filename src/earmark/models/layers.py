@@ -15,13 +15,6 @@ def conv_bn_relu(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, grou
     )
 
 
-class GlobalPool(nn.Module):
-    """`[B, C, F, T]` → `[B, C]` by averaging: any input length gives the same output size."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(-2, -1))
-
-
 class TimePool(nn.Module):
     """`[B, C, F, T]` → `[B, C * F]`: average over time only, so where energy sits in frequency still counts."""
 
