@@ -84,7 +84,7 @@ class TrainerConfig:
     """Loop, device and reproducibility."""
 
     epochs: int = 30
-    batch_size: int = 64
+    batch_size: int = 32
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     devices: int = 1

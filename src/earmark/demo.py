@@ -17,7 +17,7 @@ from earmark.inference import Predictor
 from earmark.training.loop import train
 
 DEMO_SPLIT = "60/15/25"  # by voice: a quarter of the voices (both genders) are only heard at test time
-DEMO_EPOCHS = 20
+DEMO_EPOCHS = 30
 # The library's config, not a shortcut: 40 mel bands (the usual choice for speech) instead of the default 64.
 DEMO_OVERRIDES = ["model.name=cnn", "features.n_mels=40"]
 PREDICT_EXAMPLES = 5

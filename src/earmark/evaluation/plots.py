@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from earmark.fileio import write_bytes_atomic
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -53,6 +55,8 @@ def plot_confusion(
 
 def plot_curves(history: Sequence[dict[str, Any]], path: Path) -> None:
     """Save a PNG of loss and accuracy per epoch, train and val; absent keys or values are skipped."""
+    from matplotlib.ticker import MaxNLocator
+
     fig = _new_figure(11.0, 4.0)
     axes = fig.subplots(1, 2)
     for ax, (title, train_key, val_key) in zip(axes, _CURVE_PANELS, strict=True):
@@ -64,6 +68,7 @@ def plot_curves(history: Sequence[dict[str, Any]], path: Path) -> None:
                 drawn += 1
         ax.set_title(title)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         if drawn:
             ax.legend()
@@ -143,9 +148,6 @@ def _shorten(label: str) -> str:
 
 def _save(fig: Figure, path: Path) -> None:
     """Render to memory, then write atomically so a crash never leaves a half-written PNG."""
-    # Imported here because report.py imports this module at its top.
-    from earmark.fileio import write_bytes_atomic
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     write_bytes_atomic(Path(path), buffer.getvalue())
