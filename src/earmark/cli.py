@@ -67,11 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=commands.synth)
 
-    p = sub.add_parser("doctor", help="inspect a source folder without preparing it (not built yet)")
+    p = sub.add_parser("doctor", help="inspect a source folder without preparing it: report.md/json, plots")
     p.add_argument("source", type=Path)
     _add_source_options(p)
-    p.add_argument("--out", type=Path, default=None)
-    p.set_defaults(handler=commands.not_built("doctor"))
+    p.add_argument("--out", type=Path, default=None, help="report folder (default: ./<source name>-doctor)")
+    p.set_defaults(handler=commands.doctor)
 
     p = sub.add_parser("prepare", help="decode, check, resample, split and cache a source folder")
     p.add_argument("source", type=Path)

@@ -9,8 +9,12 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from earmark.errors import EarmarkError, NotBuiltError
+
+if TYPE_CHECKING:
+    from earmark.data.presets import SourceOptions
 
 
 def not_built(command: str) -> Callable[[argparse.Namespace], int]:
@@ -31,36 +35,47 @@ def synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def label_spec(args: argparse.Namespace) -> tuple[object, dict]:
-    """LabelSpec and split options from --preset and explicit flags (flags win)."""
-    from earmark.data.presets import load_preset
-    from earmark.data.sources import LabelSpec
-
-    preset = load_preset(args.preset) if args.preset else {}
-    pick = {key: getattr(args, key) if getattr(args, key) is not None else preset.get(key)
-            for key in ("labels", "group", "label_column", "group_column", "split", "folds")}
-    spec = LabelSpec(labels=pick["labels"] or "folder", group=pick["group"],
-                     label_column=pick["label_column"] or "label", group_column=pick["group_column"] or "group")
-    return spec, {"split": pick["split"] or "80/10/10", "folds": pick["folds"]}
-
-
 def prepare(args: argparse.Namespace) -> int:
     from earmark.data.prepare import PrepareOptions, prepare
 
-    spec, split = label_spec(args)
-    options = PrepareOptions(sample_rate=args.sample_rate, split=split["split"], folds=split["folds"],
+    source = _source_options(args)
+    options = PrepareOptions(sample_rate=args.sample_rate, split=source.split, folds=source.folds,
                              seed=args.seed, workers=args.workers, strict=args.strict)
-    report = prepare(args.source, args.out, spec, options)  # type: ignore[arg-type]
+    report = prepare(args.source, args.out, source.spec, options)
     _print_prepare_summary(args.out, report)
     return 0
 
 
-def _print_prepare_summary(out: Path, report: dict) -> None:
+def _source_options(args: argparse.Namespace) -> SourceOptions:
+    """--preset, then the explicit label/group/split flags on top."""
+    from earmark.data.presets import source_options
+
+    return source_options(args.preset, labels=args.labels, group=args.group, label_column=args.label_column,
+                          group_column=args.group_column, split=args.split, folds=args.folds)
+
+
+def doctor(args: argparse.Namespace) -> int:
+    from earmark.data.doctor import doctor
+    from earmark.data.prepare import PrepareOptions
+
+    source = _source_options(args)
+    options = PrepareOptions(sample_rate=args.sample_rate, split=source.split, folds=source.folds,
+                             seed=args.seed, workers=args.workers)
+    out = args.out or Path(f"{args.source.resolve().name}-doctor")
+    report = doctor(args.source, out, source.spec, options)
+    _print_prepare_summary(out, report, "report folder")
+    leak = report["leakage"]
+    print(f"duplicates: {leak['n_exact_duplicate_sets']} identical, {leak['n_near_duplicate_sets']} near-identical"
+          f" sets; overview plot: {out / 'overview.png'}")
+    return 1 if args.strict and (report["n_rejected"] or not leak["ok"]) else 0
+
+
+def _print_prepare_summary(out: Path, report: dict, what: str = "prepared dataset") -> None:
     sizes = {split: sum(counts.values()) for split, counts in report["split_counts"].items()}
     leak = "OK" if report["leakage"]["ok"] else "PROBLEM (see report.md)"
     print(f"kept {report['n_kept']} clips in {len(report['class_counts'])} classes, rejected "
           f"{report['n_rejected']} (rejected.csv); split {sizes}; leakage check: {leak}")
-    print(f"prepared dataset: {out}  (report: {out / 'report.md'})")
+    print(f"{what}: {out}  (report: {out / 'report.md'})")
     if report["n_rejected"]:
         print(f"rejected by reason: {report['rejected_reasons']}", file=sys.stderr)
 

@@ -11,8 +11,7 @@ from typing import Any
 from earmark.config import load_train_config
 from earmark.data.dataset import PreparedData
 from earmark.data.prepare import PrepareOptions, prepare
-from earmark.data.presets import load_preset
-from earmark.data.sources import LabelSpec
+from earmark.data.presets import source_options
 from earmark.inference import Predictor
 from earmark.training.loop import train
 
@@ -35,10 +34,8 @@ def run_demo(out: Path, epochs: int | None = None, seed: int = 0) -> dict[str, A
           f" ({timings['synth']:.1f} s)")
 
     mark = time.perf_counter()
-    preset = load_preset("earmark-digits")
-    spec = LabelSpec(labels=preset["labels"], label_column=preset["label_column"],
-                     group_column=preset["group_column"])
-    report = prepare(corpus.out_dir, out / "data", spec, PrepareOptions(split=DEMO_SPLIT, seed=seed))
+    source = source_options("earmark-digits", split=DEMO_SPLIT)
+    report = prepare(corpus.out_dir, out / "data", source.spec, PrepareOptions(split=source.split, seed=seed))
     timings["prepare"] = time.perf_counter() - mark
     sizes = {split: sum(c.values()) for split, c in report["split_counts"].items()}
     print(f"[2/4] prepared {report['n_kept']} clips at 16 kHz, split by voice {sizes}, leakage check "

@@ -11,19 +11,20 @@ import torch
 from torch.utils.data import Dataset
 
 from earmark.audio.windows import window_starts
-from earmark.data.manifest import CACHE_NAME, ManifestRow, read_manifest
+from earmark.data.cache import open_shards
+from earmark.data.manifest import ManifestRow, read_manifest
 from earmark.errors import DataError
 
 
 @dataclass
 class PreparedData:
-    """A prepared dataset directory: manifest rows, ordered labels, the int16 cache and its rate."""
+    """A prepared dataset directory: manifest rows, ordered labels, the int16 cache shards and their rate."""
 
     root: Path
     rows: list[ManifestRow]
     labels: list[str]
     sample_rate: int
-    cache: np.ndarray  # memory-mapped int16 [total_samples]
+    shards: list[np.ndarray]  # memory-mapped int16, one per cache shard
 
     @classmethod
     def open(cls, root: Path) -> PreparedData:
@@ -32,22 +33,24 @@ class PreparedData:
         try:
             labels = list(json.loads((root / "labels.json").read_text(encoding="utf-8")))
             sample_rate = int(json.loads((root / "report.json").read_text(encoding="utf-8"))["sample_rate"])
+            count = int(json.loads((root / "prepare.json").read_text(encoding="utf-8"))["shards"])
+            shards = open_shards(root / "cache", count)
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(f"{root}: incomplete prepared dataset ({exc}); run `earmark prepare` again") from None
-        total = sum(row.num_samples for row in rows)
-        cache_path = root / CACHE_NAME
-        if not cache_path.is_file() or cache_path.stat().st_size != 2 * total:
-            raise DataError(f"{cache_path}: audio cache missing or of the wrong size; run `earmark prepare` again")
-        cache = np.memmap(cache_path, dtype="<i2", mode="r") if total else np.zeros(0, dtype=np.int16)
-        return cls(root, rows, labels, sample_rate, cache)
+        for row in rows:
+            if row.shard >= len(shards) or row.offset + row.num_samples > shards[row.shard].size:
+                raise DataError(f"{root}: audio cache does not match the manifest; run `earmark prepare` again")
+        return cls(root, rows, labels, sample_rate, shards)
 
     def split_rows(self, split: str) -> list[ManifestRow]:
         """Rows of one split (`train`, `val`, `test`)."""
         return [row for row in self.rows if row.split == split]
 
-    def samples(self, row: ManifestRow) -> np.ndarray:
-        """float32 `[N]` samples of one clip in [-1, 1]."""
-        return self.cache[row.offset : row.offset + row.num_samples].astype(np.float32) / 32768.0
+    def samples(self, row: ManifestRow, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """float32 samples `[start, stop)` of one clip in [-1, 1] (the whole clip by default)."""
+        stop = row.num_samples if stop is None else min(stop, row.num_samples)
+        begin = row.offset + start
+        return self.shards[row.shard][begin : row.offset + stop].astype(np.float32) / 32768.0
 
 
 def fit_window(samples: np.ndarray, window: int, offset: int | None = None) -> np.ndarray:
@@ -75,8 +78,7 @@ class TrainWindows(Dataset[tuple[torch.Tensor, int]]):
         slack = abs(row.num_samples - self.window)
         shift = int(torch.randint(0, slack + 1, ()).item())  # torch RNG: seeded per run and per worker
         if row.num_samples >= self.window:
-            start = row.offset + shift
-            clip = self.data.cache[start : start + self.window].astype(np.float32) / 32768.0
+            clip = self.data.samples(row, shift, shift + self.window)
         else:
             clip = fit_window(self.data.samples(row), self.window, shift)
         return torch.from_numpy(clip), self.label_index[row.label]
@@ -99,6 +101,5 @@ class EvalWindows(Dataset[tuple[torch.Tensor, int, int]]):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         clip, start = self.index[i]
         row = self.rows[clip]
-        samples = self.data.cache[row.offset + start : row.offset + min(start + self.window, row.num_samples)]
-        window = fit_window(samples.astype(np.float32) / 32768.0, self.window)
+        window = fit_window(self.data.samples(row, start, start + self.window), self.window)
         return torch.from_numpy(window), self.label_index.get(row.label, -1), clip

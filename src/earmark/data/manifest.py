@@ -10,8 +10,6 @@ from pathlib import Path
 from earmark.errors import DataError
 from earmark.fileio import write_csv_atomic
 
-CACHE_NAME = "audio.int16"  # every kept clip at the dataset rate, int16 little-endian, back to back
-
 
 @dataclass(frozen=True)
 class ManifestRow:
@@ -26,7 +24,8 @@ class ManifestRow:
     duration_s: float
     source_sample_rate: int
     source_channels: int
-    offset: int  # first sample in the cache
+    shard: int  # cache shard holding the samples
+    offset: int  # first sample in the shard
     num_samples: int
     sha1: str  # of the cached samples: exact-duplicate detection
 
@@ -35,7 +34,7 @@ class ManifestRow:
 
 
 MANIFEST_COLUMNS = tuple(f.name for f in dataclasses.fields(ManifestRow))
-_INT_COLUMNS = {"fold", "source_sample_rate", "source_channels", "offset", "num_samples"}
+_INT_COLUMNS = {"fold", "source_sample_rate", "source_channels", "shard", "offset", "num_samples"}
 
 
 def write_manifest(path: Path, rows: list[ManifestRow]) -> None:

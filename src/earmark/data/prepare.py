@@ -5,24 +5,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing
-import os
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from earmark.audio.decode import load_mono
-from earmark.data.manifest import CACHE_NAME, MANIFEST_COLUMNS, ManifestRow, write_manifest
+from earmark.data.cache import CachedClip, build_cache
+from earmark.data.fingerprint import near_duplicates
+from earmark.data.manifest import MANIFEST_COLUMNS, ManifestRow, write_manifest
 from earmark.data.report import build_report, write_report
 from earmark.data.sources import Item, LabelSpec, Skipped, scan
 from earmark.data.split import assign_folds, carve_val, parse_ratios, split_items
-from earmark.errors import DataError, DecodeError
+from earmark.errors import DataError
 from earmark.fileio import write_csv_atomic, write_json_atomic
-from earmark.progress import Progress
-
-MIN_DURATION_S = 0.05  # shorter than one typical STFT frame hop run: nothing to learn from
 
 
 @dataclass(frozen=True)
@@ -36,40 +32,44 @@ class PrepareOptions:
     seed: int = 0
     workers: int | None = None
     strict: bool = False
+    shard_items: int = 512  # files per cache shard: the most work a kill can lose
 
 
-@dataclass(frozen=True)
-class Decoded:
-    """What one worker returns for one item: int16 samples and facts, or the reason it failed."""
-
-    index: int
-    samples: np.ndarray | None
-    source_sample_rate: int = 0
-    source_channels: int = 0
-    reason: str = ""
-
-
-def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions) -> dict:
-    """Prepare `source` into `out`; returns the report dict. Re-running with the same inputs is a no-op."""
+def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions) -> dict[str, Any]:
+    """Prepare `source` into `out`; returns the report. Re-running finished work is a no-op; an
+    interrupted run resumes from its last finished cache shard."""
     items, skipped = scan(source, spec)
-    fingerprint = _fingerprint(source, spec, options, items)
-    done = _finished_report(out, fingerprint)
+    job = _job_id(source, spec, options, items)
+    done = _finished_report(out, job)
     if done is not None:
         return done
     if not items:
         raise DataError(f"{source}: no labelled audio files found (check --labels)")
     out.mkdir(parents=True, exist_ok=True)
-    rows, rejected = _decode_all(items, out, options)
-    rejected = [*skipped, *rejected]
-    rows = _assign_folds(_assign_splits(rows, options), options)
-    report = build_report(source, rows, rejected, spec, options.sample_rate)
-    if options.strict and (rejected or not report["leakage"]["ok"]):
-        raise DataError(f"{source}: {len(rejected)} file(s) rejected or leakage found (--strict); see output")
-    _write_outputs(out, rows, rejected, report, fingerprint)
+    clips, rejected = build_cache(items, out / "cache", options.sample_rate, options.workers, job,
+                                   options.shard_items)
+    rows, report = analyse(source, spec, options, items, clips, [*skipped, *rejected])
+    if options.strict and (report["n_rejected"] or not report["leakage"]["ok"]):
+        raise DataError(f"{source}: {report['n_rejected']} file(s) rejected or leakage found (--strict); "
+                        f"see {out / 'rejected.csv'} and the leakage section of the report")
+    _write_outputs(out, rows, rejected=[*skipped, *rejected], report=report, job=job)
     return report
 
 
-def _fingerprint(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[Item]) -> str:
+def analyse(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[Item], clips: list[CachedClip],
+            rejected: list[Skipped]) -> tuple[list[ManifestRow], dict[str, Any]]:
+    """Manifest rows with splits and folds, and the report (duplicates, leakage) for decoded clips."""
+    rows = [_row(items[clip.index], clip, options.sample_rate) for clip in clips]
+    if not rows:
+        raise DataError(f"{source}: none of the {len(items)} files could be used (reasons in rejected.csv)")
+    rows = _assign_folds(_assign_splits(rows, options), options)
+    sets = near_duplicates([np.frombuffer(bytes.fromhex(c.fingerprint), dtype=np.uint8) for c in clips],
+                           [c.num_samples / options.sample_rate for c in clips])
+    near = [[rows[i].path for i in members] for members in sets]
+    return rows, build_report(source, rows, rejected, spec, options.sample_rate, near)
+
+
+def _job_id(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[Item]) -> str:
     """Identity of a prepare job: inputs, options and every file's size and mtime."""
     digest = hashlib.sha256(json.dumps([str(source.resolve()), asdict(spec), asdict(options)]).encode())
     for item in items:
@@ -78,80 +78,25 @@ def _fingerprint(source: Path, spec: LabelSpec, options: PrepareOptions, items: 
     return digest.hexdigest()
 
 
-def _finished_report(out: Path, fingerprint: str) -> dict | None:
+def _finished_report(out: Path, job: str) -> dict[str, Any] | None:
     """The report of an identical, completed earlier run in `out`, or None."""
     try:
         state = json.loads((out / "prepare.json").read_text())
-        if state.get("fingerprint") == fingerprint and (out / "manifest.csv").is_file():
+        if state.get("job") == job and (out / "manifest.csv").is_file():
             return dict(json.loads((out / "report.json").read_text()))
     except (OSError, ValueError):
         pass
     return None
 
 
-def _decode_worker(job: tuple[int, str, int]) -> Decoded:
-    """Decode one file to int16 at the target rate (runs in a worker process)."""
-    index, path, sample_rate = job
-    try:
-        mono, info = load_mono(Path(path), sample_rate)
-    except DecodeError as exc:
-        return Decoded(index, None, reason=str(exc))
-    except Exception as exc:  # a decoder bug on one odd file must not stop a million-file job
-        return Decoded(index, None, reason=f"undecodable ({type(exc).__name__}: {exc})")
-    if mono.size < MIN_DURATION_S * sample_rate:
-        return Decoded(index, None, reason=f"too short ({mono.size / sample_rate * 1000:.0f} ms)")
-    peak = float(np.abs(mono).max())
-    scale = 32767.0 / peak if peak > 1.0 else 32767.0  # float sources above full scale: scale, not clip
-    samples = np.round(mono * scale).astype(np.int16)
-    return Decoded(index, samples, info.sample_rate, info.channels)
-
-
-def _decoded_stream(items: list[Item], options: PrepareOptions) -> Iterator[Decoded]:
-    """Decoded items in input order, in parallel; memory bounded by workers × chunk, not dataset size."""
-    jobs = [(i, str(item.source), options.sample_rate) for i, item in enumerate(items)]
-    workers = options.workers or os.cpu_count() or 1
-    if workers <= 1 or len(jobs) < 64:
-        yield from map(_decode_worker, jobs)
-        return
-    # spawn, not fork: the caller may already hold torch/OpenMP threads, which fork would deadlock.
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
-        yield from pool.imap(_decode_worker, jobs, chunksize=16)
-
-
-def _decode_all(items: list[Item], out: Path, options: PrepareOptions) -> tuple[list[ManifestRow], list[Skipped]]:
-    """Decode every item into the int16 cache file; rows for kept clips, reasons for the others."""
-    rows: list[ManifestRow] = []
-    rejected: list[Skipped] = []
-    tmp = out / f".{CACHE_NAME}.tmp"
-    offset = 0
-    progress = Progress("prepare", len(items))
-    with tmp.open("wb") as cache:
-        for result in _decoded_stream(items, options):
-            item = items[result.index]
-            progress.update(1)
-            if result.samples is None:
-                rejected.append(Skipped(item.path, result.reason))
-                continue
-            cache.write(result.samples.astype("<i2").tobytes())
-            rows.append(_row(item, result, offset, options.sample_rate))
-            offset += result.samples.size
-        cache.flush()
-        os.fsync(cache.fileno())
-    progress.close()
-    os.replace(tmp, out / CACHE_NAME)
-    return rows, rejected
-
-
-def _row(item: Item, result: Decoded, offset: int, sample_rate: int) -> ManifestRow:
+def _row(item: Item, clip: CachedClip, sample_rate: int) -> ManifestRow:
     """The manifest row of a kept clip."""
-    assert result.samples is not None
     return ManifestRow(
         path=item.path, source=str(item.source), label=item.label, group=item.group or item.path,
         split=item.split or "", fold=item.fold if item.fold is not None else -1,
-        duration_s=round(result.samples.size / sample_rate, 4), source_sample_rate=result.source_sample_rate,
-        source_channels=result.source_channels, offset=offset, num_samples=int(result.samples.size),
-        sha1=hashlib.sha1(result.samples.tobytes()).hexdigest(),
+        duration_s=round(clip.num_samples / sample_rate, 4), source_sample_rate=clip.source_sample_rate,
+        source_channels=clip.source_channels, shard=clip.shard, offset=clip.offset,
+        num_samples=clip.num_samples, sha1=clip.sha1,
     )
 
 
@@ -182,11 +127,13 @@ def _assign_folds(rows: list[ManifestRow], options: PrepareOptions) -> list[Mani
     return [dataclasses.replace(row, fold=fold) for row, fold in zip(rows, folds)]
 
 
-def _write_outputs(out: Path, rows: list[ManifestRow], rejected: list[Skipped], report: dict, fp: str) -> None:
+def _write_outputs(out: Path, rows: list[ManifestRow], rejected: list[Skipped], report: dict[str, Any],
+                   job: str) -> None:
     """Labels, rejected files, reports, then the manifest and the done-marker last."""
     labels = sorted({row.label for row in rows})
     write_json_atomic(out / "labels.json", labels)
     write_csv_atomic(out / "rejected.csv", ["source", "reason"], [(r.source, r.reason) for r in rejected])
     write_report(out, report)
     write_manifest(out / "manifest.csv", rows)
-    write_json_atomic(out / "prepare.json", {"fingerprint": fp, "columns": list(MANIFEST_COLUMNS)})
+    write_json_atomic(out / "prepare.json", {"job": job, "columns": list(MANIFEST_COLUMNS),
+                                             "shards": 1 + max((row.shard for row in rows), default=0)})

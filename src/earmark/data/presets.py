@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from earmark.data.sources import LabelSpec
 from earmark.errors import DataError
 
-_KEYS = {"description", "labels", "group", "label_column", "group_column", "split", "folds"}
+_SPEC_KEYS = {f.name for f in fields(LabelSpec)}
+_KEYS = _SPEC_KEYS | {"description", "split", "folds"}
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Everything that says how to read a source: the label spec plus the split request."""
+
+    spec: LabelSpec
+    split: str = "80/10/10"
+    folds: int | None = None
 
 
 def list_presets() -> list[str]:
@@ -28,3 +40,21 @@ def load_preset(name: str) -> dict[str, Any]:
     if unknown:
         raise DataError(f"preset {name}: unknown keys {sorted(unknown)}")
     return dict(values)
+
+
+def source_options(preset: str | None = None, **flags: Any) -> SourceOptions:
+    """A preset's options with explicit flags on top (a flag of None means: not given)."""
+    values = load_preset(preset) if preset else {}
+    values.update({key: value for key, value in flags.items() if value is not None})
+    unknown = set(values) - _KEYS
+    if unknown:
+        raise DataError(f"unknown source options {sorted(unknown)}")
+    spec_values = {key: _frozen(values[key]) for key in _SPEC_KEYS if key in values}
+    return SourceOptions(LabelSpec(**spec_values), str(values.get("split", "80/10/10")), values.get("folds"))
+
+
+def _frozen(value: Any) -> Any:
+    """Mappings become sorted (key, value) pairs so the spec stays hashable and JSON-friendly."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), str(v)) for k, v in value.items()))
+    return value

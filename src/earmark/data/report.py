@@ -13,7 +13,8 @@ from earmark.fileio import write_json_atomic, write_text_atomic
 
 
 def build_report(
-    source: Path, rows: list[ManifestRow], rejected: list[Skipped], spec: LabelSpec, sample_rate: int
+    source: Path, rows: list[ManifestRow], rejected: list[Skipped], spec: LabelSpec, sample_rate: int,
+    near_duplicates: list[list[str]] | None = None,
 ) -> dict:
     """The dataset report as a JSON-ready dict."""
     durations = np.array([row.duration_s for row in rows]) if rows else np.zeros(1)
@@ -32,7 +33,7 @@ def build_report(
                        "max": float(durations.max()), "total": float(durations.sum())},
         "source_sample_rates": dict(sorted(Counter(str(row.source_sample_rate) for row in rows).items())),
         "source_channels": dict(sorted(Counter(str(row.source_channels) for row in rows).items())),
-        "leakage": leakage_check(rows),
+        "leakage": leakage_check(rows, near_duplicates or []),
     }
 
 
@@ -49,8 +50,8 @@ def _split_counts(rows: list[ManifestRow]) -> dict[str, dict[str, int]]:
     return {split: dict(sorted(c.items())) for split, c in sorted(counts.items())}
 
 
-def leakage_check(rows: list[ManifestRow]) -> dict:
-    """Groups and exact duplicates that appear in more than one split."""
+def leakage_check(rows: list[ManifestRow], near_duplicates: list[list[str]]) -> dict:
+    """Groups, exact duplicates and near duplicates that appear in more than one split."""
     group_splits: dict[str, set[str]] = defaultdict(set)
     hash_splits: dict[str, set[str]] = defaultdict(set)
     hash_paths: dict[str, list[str]] = defaultdict(list)
@@ -61,13 +62,19 @@ def leakage_check(rows: list[ManifestRow]) -> dict:
     crossing = sorted(g for g, s in group_splits.items() if len(s) > 1)
     duplicates = [paths for paths in hash_paths.values() if len(paths) > 1]
     crossing_dups = [hash_paths[h] for h, s in hash_splits.items() if len(s) > 1]
+    split_of = {row.path: row.split for row in rows}
+    crossing_near = [paths for paths in near_duplicates if len({split_of[p] for p in paths}) > 1]
     return {
-        "ok": not crossing and not crossing_dups,
+        "ok": not crossing and not crossing_dups and not crossing_near,
         "groups_across_splits": crossing[:50],
         "n_groups_across_splits": len(crossing),
         "exact_duplicates": duplicates[:50],
         "n_exact_duplicate_sets": len(duplicates),
         "duplicates_across_splits": crossing_dups[:50],
+        "near_duplicates": near_duplicates[:50],
+        "n_near_duplicate_sets": len(near_duplicates),
+        "near_duplicates_across_splits": crossing_near[:50],
+        "n_near_duplicates_across_splits": len(crossing_near),
     }
 
 
@@ -84,7 +91,10 @@ def render_markdown(report: dict) -> str:
         f" max {report['duration_s']['max']:.2f} s",
         f"- leakage check: {'OK: no group or duplicate crosses splits' if leak['ok'] else 'PROBLEM'}"
         f" ({leak['n_groups_across_splits']} groups across splits, "
-        f"{len(leak['duplicates_across_splits'])} duplicate sets across splits)",
+        f"{len(leak['duplicates_across_splits'])} exact and {leak['n_near_duplicates_across_splits']} near-duplicate"
+        " sets across splits)",
+        f"- duplicates: {leak['n_exact_duplicate_sets']} sets of identical audio, {leak['n_near_duplicate_sets']} sets"
+        " of near-identical audio (same recording re-encoded, re-gained or slightly trimmed)",
         "", "## Clips per split and label", "",
     ]
     labels = list(report["class_counts"])
@@ -93,10 +103,24 @@ def render_markdown(report: dict) -> str:
     lines.append("|---|" + "---:|" * len(splits))
     for label in labels:
         lines.append(f"| {label} | " + " | ".join(str(report["split_counts"][s].get(label, 0)) for s in splits) + " |")
+    lines += _duplicate_lines(leak)
     if report["rejected_reasons"]:
         lines += ["", "## Rejected files by reason", ""]
         lines += [f"- {reason}: {n}" for reason, n in report["rejected_reasons"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _duplicate_lines(leak: dict) -> list[str]:
+    """The leakage details a person must act on: what crosses splits, then the duplicate sets."""
+    lines: list[str] = []
+    sections = (("Groups in more than one split", [[g] for g in leak["groups_across_splits"]]),
+                ("Identical audio in more than one split", leak["duplicates_across_splits"]),
+                ("Near-identical audio in more than one split", leak["near_duplicates_across_splits"]),
+                ("Near-identical audio (all)", leak["near_duplicates"]))
+    for title, sets in sections:
+        if sets:
+            lines += ["", f"## {title}", ""] + [f"- {', '.join(paths[:6])}" for paths in sets[:20]]
+    return lines
 
 
 def write_report(out: Path, report: dict) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,13 @@ class LabelSpec:
     group: str | None = None  # regex:PATTERN with a `group` named group (or a CSV column via group_column)
     label_column: str = "label"
     group_column: str = "group"
+    path_column: str = "path"
+    split_column: str = "split"
+    fold_column: str = "fold"
+    path_prefix: str = ""  # CSV paths are relative to SOURCE/path_prefix (ESC-50 keeps them in audio/)
+    label_map: tuple[tuple[str, str], ...] = ()  # code → name (RAVDESS emotion "05" → "angry")
+    exclude: str | None = None  # regex over the relative path: listed as excluded, never used
+    split_lists: tuple[tuple[str, str], ...] = ()  # (split, list file): files named there get that split
 
 
 @dataclass(frozen=True)
@@ -52,9 +60,9 @@ def scan(root: Path, spec: LabelSpec) -> tuple[list[Item], list[Skipped]]:
     if spec.labels.startswith("csv:"):
         items, skipped = _scan_csv(root, Path(spec.labels[4:]), spec)
     elif spec.labels.startswith("regex:"):
-        items, skipped = _scan_regex(root, _compile(spec.labels[6:], "--labels", "label"))
+        items, skipped = _scan_regex(root, audio_files(root), _compile(spec.labels[6:], "--labels", "label"))
     elif spec.labels == "folder":
-        items, skipped = _scan_folder(root)
+        items, skipped = _scan_folder(root, audio_files(root))
     else:
         raise DataError(f"--labels {spec.labels!r}: expected folder, 'regex:PATTERN' or 'csv:FILE'")
     if spec.group and spec.group.startswith("regex:"):
@@ -62,7 +70,40 @@ def scan(root: Path, spec: LabelSpec) -> tuple[list[Item], list[Skipped]]:
         skipped += more
     elif spec.group:
         raise DataError(f"--group {spec.group!r}: expected 'regex:PATTERN' with a (?P<group>...) group")
+    items, more = refine(root, items, spec)
+    items, skipped = items, skipped + more
+    if spec.exclude:
+        excluded = re.compile(spec.exclude)
+        skipped = [s if not excluded.search(s.source) else Skipped(s.source, "excluded by the preset") for s in skipped]
+        skipped += [Skipped(item.path, "excluded by the preset") for item in items if excluded.search(item.path)]
+        items = [item for item in items if not excluded.search(item.path)]
     return sorted(items, key=lambda item: item.path), skipped
+
+
+def refine(root: Path, items: list[Item], spec: LabelSpec) -> tuple[list[Item], list[Skipped]]:
+    """Apply the spec's exclusions, label names and split lists to scanned items."""
+    skipped: list[Skipped] = []
+    if spec.label_map:
+        names = dict(spec.label_map)
+        skipped += [Skipped(i.path, f"label code {i.label!r} not in the label map")
+                    for i in items if i.label not in names]
+        items = [dataclasses.replace(i, label=names[i.label]) for i in items if i.label in names]
+    if spec.split_lists:
+        split_of = _read_split_lists(root, spec.split_lists)
+        items = [dataclasses.replace(i, split=split_of.get(i.path, "train")) for i in items]
+    return items, skipped
+
+
+def _read_split_lists(root: Path, lists: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Relative path → split from list files (one path per line, as Speech Commands ships them)."""
+    split_of: dict[str, str] = {}
+    for split, name in lists:
+        try:
+            lines = (root / name).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise DataError(f"{root / name}: cannot read the {split} list ({exc.strerror})") from None
+        split_of.update({line.strip(): split for line in lines if line.strip()})
+    return split_of
 
 
 def _compile(pattern: str, option: str, required: str) -> re.Pattern[str]:
@@ -89,10 +130,10 @@ def _relative(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _scan_folder(root: Path) -> tuple[list[Item], list[Skipped]]:
+def _scan_folder(root: Path, files: list[Path]) -> tuple[list[Item], list[Skipped]]:
     """Label = name of the parent folder; files directly under the root have no label."""
     items, skipped = [], []
-    for path in audio_files(root):
+    for path in files:
         rel = _relative(root, path)
         if path.parent == root:
             skipped.append(Skipped(rel, "no label: file is not inside a class folder"))
@@ -101,10 +142,10 @@ def _scan_folder(root: Path) -> tuple[list[Item], list[Skipped]]:
     return items, skipped
 
 
-def _scan_regex(root: Path, pattern: re.Pattern[str]) -> tuple[list[Item], list[Skipped]]:
+def _scan_regex(root: Path, files: list[Path], pattern: re.Pattern[str]) -> tuple[list[Item], list[Skipped]]:
     """Label (and optional group/split/fold) from named groups matched against the relative path."""
     items, skipped = [], []
-    for path in audio_files(root):
+    for path in files:
         rel = _relative(root, path)
         match = pattern.search(rel)
         if match is None or not match.group("label"):
@@ -163,13 +204,14 @@ def _scan_csv(root: Path, table: Path, spec: LabelSpec) -> tuple[list[Item], lis
     dialect = "excel-tab" if table.suffix.lower() == ".tsv" or "\t" in text.split("\n", 1)[0] else "excel"
     rows = list(csv.DictReader(text.splitlines(), dialect=dialect))
     columns = set(rows[0]) if rows else set()
-    for needed in ("path", spec.label_column):
+    for needed in (spec.path_column, spec.label_column):
         if needed not in columns:
             raise DataError(f"{table}: no {needed!r} column (columns: {', '.join(sorted(columns)) or 'none'})")
     items, skipped, seen = [], [], set[str]()
     root_resolved = root.resolve()
     for number, row in enumerate(rows, start=2):
-        rel = (row.get("path") or "").strip()
+        rel = (row.get(spec.path_column) or "").strip()
+        rel = f"{spec.path_prefix.rstrip('/')}/{rel}" if spec.path_prefix and rel else rel
         where = rel or f"{table.name}:{number}"
         reason = _csv_row_problem(root_resolved, rel, seen)
         if reason:
@@ -177,7 +219,7 @@ def _scan_csv(root: Path, table: Path, spec: LabelSpec) -> tuple[list[Item], lis
             continue
         seen.add(rel)
         fields = {"label": row.get(spec.label_column), "group": row.get(spec.group_column),
-                  "split": row.get("split"), "fold": row.get("fold")}
+                  "split": row.get(spec.split_column), "fold": row.get(spec.fold_column)}
         try:
             items.append(_item(Path(rel).as_posix(), root / rel, fields))
         except ValueError as exc:

@@ -1,0 +1,118 @@
+"""The audio cache: kept clips as int16 at the dataset rate, in shards written atomically, so an
+interrupted `prepare` (even kill -9) resumes from the last finished shard and never reads a half file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from earmark.data.decoding import Decoded, Decoder
+from earmark.data.sources import Item, Skipped
+from earmark.fileio import write_json_atomic
+from earmark.progress import Progress
+
+
+@dataclass(frozen=True)
+class CachedClip:
+    """Where a kept item's samples are and what was learnt decoding it."""
+
+    index: int  # position in the scanned item list
+    shard: int
+    offset: int
+    num_samples: int
+    source_sample_rate: int
+    source_channels: int
+    sha1: str
+    fingerprint: str  # hex
+
+
+def shard_path(cache_dir: Path, shard: int) -> Path:
+    return cache_dir / f"shard-{shard:05d}.int16"
+
+
+def build_cache(items: list[Item], cache_dir: Path, sample_rate: int, workers: int | None, job: str,
+                shard_items: int) -> tuple[list[CachedClip], list[Skipped]]:
+    """Decode every item into shards under `cache_dir`, reusing shards an identical earlier job finished."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    clips: list[CachedClip] = []
+    rejected: list[Skipped] = []
+    todo: list[int] = []
+    indexed = list(enumerate(items))
+    shards = [indexed[start : start + shard_items] for start in range(0, len(items), shard_items)]
+    for shard in range(len(shards)):
+        done = _finished_shard(cache_dir, shard, job)
+        if done is None:
+            todo.append(shard)
+        else:
+            clips += done[0]
+            rejected += done[1]
+    progress = Progress("prepare", sum(len(shards[s]) for s in todo))
+    with Decoder(sample_rate, workers if len(items) >= 64 else 1) as decoder:
+        for shard in todo:
+            shard_clips, shard_rejected = _write_shard(shards[shard], items, cache_dir, shard, decoder, job, progress)
+            clips += shard_clips
+            rejected += shard_rejected
+    progress.close()
+    clips.sort(key=lambda clip: clip.index)
+    return clips, rejected
+
+
+def _finished_shard(cache_dir: Path, shard: int, job: str) -> tuple[list[CachedClip], list[Skipped]] | None:
+    """A shard's records if this job finished it before (sidecar present, same job, data file intact)."""
+    try:
+        record = json.loads((cache_dir / f"shard-{shard:05d}.json").read_text(encoding="utf-8"))
+        clips = [CachedClip(**clip) for clip in record["clips"]]
+        size = shard_path(cache_dir, shard).stat().st_size
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if record.get("job") != job or size != 2 * sum(clip.num_samples for clip in clips):
+        return None
+    return clips, [Skipped(**skip) for skip in record["rejected"]]
+
+
+def _write_shard(members: list[tuple[int, Item]], items: list[Item], cache_dir: Path, shard: int,
+                 decoder: Decoder, job: str, progress: Progress) -> tuple[list[CachedClip], list[Skipped]]:
+    """Decode one shard's items; data file first (atomic rename), then its sidecar, which marks it done."""
+    clips: list[CachedClip] = []
+    rejected: list[Skipped] = []
+    final = shard_path(cache_dir, shard)
+    tmp = final.with_name(f".{final.name}.tmp")
+    offset = 0
+    with tmp.open("wb") as handle:
+        for result in decoder.stream([(i, item.source) for i, item in members]):
+            progress.update(1)
+            if result.samples is None:
+                rejected.append(Skipped(items[result.index].path, result.reason))
+                continue
+            handle.write(result.samples.astype("<i2").tobytes())
+            clips.append(clip_facts(result, shard, offset))
+            offset += result.samples.size
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, final)
+    write_json_atomic(cache_dir / f"shard-{shard:05d}.json", {
+        "job": job, "clips": [asdict(c) for c in clips], "rejected": [asdict(r) for r in rejected]})
+    return clips, rejected
+
+
+def clip_facts(result: Decoded, shard: int, offset: int) -> CachedClip:
+    """The record of a decoded clip (shard -1 when it is not cached, as in `doctor`)."""
+    assert result.samples is not None and result.fingerprint is not None
+    return CachedClip(result.index, shard, offset, int(result.samples.size), result.source_sample_rate,
+                      result.source_channels, hashlib.sha1(result.samples.tobytes()).hexdigest(),
+                      result.fingerprint.tobytes().hex())
+
+
+def open_shards(cache_dir: Path, count: int) -> list[np.ndarray]:
+    """Memory-mapped int16 views of shards 0..count-1 (an empty shard maps to an empty array)."""
+    maps: list[np.ndarray] = []
+    for shard in range(count):
+        path = shard_path(cache_dir, shard)
+        size = path.stat().st_size if path.is_file() else 0
+        maps.append(np.memmap(path, dtype="<i2", mode="r") if size else np.zeros(0, dtype=np.int16))
+    return maps
