@@ -22,7 +22,9 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
                         help="'regex:PATTERN' with (?P<group>...): what must never cross splits (speaker, recording)")
     parser.add_argument("--label-column", default=None, help="CSV column holding the label (default: label)")
     parser.add_argument("--group-column", default=None, help="CSV column holding the group (default: group)")
-    parser.add_argument("--split", default=None, help="train/val/test percentages, default 80/10/10")
+    parser.add_argument("--split", default=None,
+                        help="train/val/test percentages, e.g. 80/10/10 (default: the source's split if it gives one, "
+                        "else 80/10/10)")
     parser.add_argument("--folds", type=int, default=None, help="also assign K grouped, stratified folds")
     parser.add_argument("--preset", default=None, help="named layout, e.g. fsdd, earmark-digits")
     parser.add_argument("--sample-rate", type=int, default=16000, help="target rate in Hz (default 16000)")

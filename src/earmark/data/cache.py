@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,9 @@ class CachedClip:
     source_channels: int
     sha1: str
     fingerprint: str  # hex
+
+
+_CLIP_FIELDS = tuple(f.name for f in fields(CachedClip))
 
 
 def shard_path(cache_dir: Path, shard: int) -> Path:
@@ -66,7 +69,7 @@ def _finished_shard(cache_dir: Path, shard: int, job: str) -> tuple[list[CachedC
     """A shard's records if this job finished it before (sidecar present, same job, data file intact)."""
     try:
         record = json.loads((cache_dir / f"shard-{shard:05d}.json").read_text(encoding="utf-8"))
-        clips = [CachedClip(**clip) for clip in record["clips"]]
+        clips = [CachedClip(*clip) for clip in record["clips"]]
         size = shard_path(cache_dir, shard).stat().st_size
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -96,8 +99,13 @@ def _write_shard(members: list[tuple[int, Item]], items: list[Item], cache_dir: 
         os.fsync(handle.fileno())
     os.replace(tmp, final)
     write_json_atomic(cache_dir / f"shard-{shard:05d}.json", {
-        "job": job, "clips": [asdict(c) for c in clips], "rejected": [asdict(r) for r in rejected]})
+        "job": job, "clips": [list(astuple_flat(c)) for c in clips], "rejected": [asdict(r) for r in rejected]})
     return clips, rejected
+
+
+def astuple_flat(clip: CachedClip) -> tuple[object, ...]:
+    """The fields of a clip record in order (no deep copy, unlike dataclasses.astuple)."""
+    return tuple(getattr(clip, name) for name in _CLIP_FIELDS)
 
 
 def clip_facts(result: Decoded, shard: int, offset: int) -> CachedClip:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +59,7 @@ class Decoder:
 
     def __enter__(self) -> Decoder:
         if self.workers > 1:
-            # spawn, not fork: the caller may already hold torch/OpenMP threads, which fork would deadlock.
-            self._pool = multiprocessing.get_context("spawn").Pool(self.workers)
+            self._pool = multiprocessing.get_context(_start_method()).Pool(self.workers)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -72,4 +73,12 @@ class Decoder:
         if self._pool is None or len(jobs) < 16:
             yield from map(decode_job, jobs)
         else:
-            yield from self._pool.imap(decode_job, jobs, chunksize=4)
+            yield from self._pool.imap(decode_job, jobs, chunksize=8)
+
+
+def _start_method() -> str:
+    """fork when this process is single-threaded and has no torch loaded (fast start); spawn otherwise,
+    since forking a process that holds torch/OpenMP threads can deadlock the children."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1 and "torch" not in sys.modules:
+        return "fork"
+    return "spawn"

@@ -1,6 +1,6 @@
 """Audio fingerprints for near-duplicate detection: robust to gain, re-encoding and small trims.
 
-A clip becomes a coarse band-energy map (16 bands × 32 equal time segments); its bits are the signs of
+A clip becomes a coarse band-energy map (15 bands × 32 equal time segments); its bits are the signs of
 the differences between neighbouring bands and neighbouring segments, so a gain change flips nothing and
 a re-encode flips few. Candidate pairs come from locality-sensitive hashing on 32-bit slices of the
 bits; a pair is a near duplicate when few bits differ and the durations agree.
@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-BANDS = 16
 SEGMENTS = 32
 SLICE_BITS = 32
 MAX_BIT_DIFF = 0.08  # fraction of differing bits below which two clips are near duplicates
@@ -21,17 +20,22 @@ MAX_DURATION_RATIO = 1.05
 _MAX_BUCKET = 200  # a slice shared by more clips than this carries no information (silence, tones)
 
 
+N_FFT = 256
+_WINDOW = np.hanning(N_FFT).astype(np.float32)
+_EDGES = np.unique(np.geomspace(2, N_FFT // 2, 17).astype(int))[:-1]  # 15 log-spaced bands above ~120 Hz
+BANDS = len(_EDGES)
+
+
 def fingerprint(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Packed uint8 bits of a mono float clip's band-energy contour (length-independent size)."""
-    n_fft = 512
-    if samples.size < n_fft:
-        samples = np.pad(samples, (0, n_fft - samples.size))
-    frames = np.lib.stride_tricks.sliding_window_view(samples, n_fft)[:: n_fft // 2]
-    power = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2  # [frames, n_fft/2 + 1]
-    edges = np.geomspace(2, power.shape[1] - 1, BANDS + 1).astype(int)  # log-spaced bands above ~60 Hz
-    bands = np.add.reduceat(power, edges[:-1], axis=1)[:, :BANDS]  # [frames, BANDS]
-    segments = np.array_split(bands, min(SEGMENTS, len(bands)), axis=0)
-    grid = np.log10(np.stack([s.sum(axis=0) for s in segments]) + 1e-10)  # [S, BANDS]
+    del sample_rate  # bands are relative to the dataset rate, the same for every clip compared
+    usable = max(N_FFT, samples.size // N_FFT * N_FFT)
+    frames = np.pad(samples[:usable], (0, max(0, usable - samples.size))).reshape(-1, N_FFT)
+    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2  # [frames, N_FFT/2 + 1]
+    bands = np.add.reduceat(power, _EDGES, axis=1)[:, :BANDS]  # [frames, bands]
+    starts = (np.arange(min(SEGMENTS, len(bands))) * len(bands)) // min(SEGMENTS, len(bands))
+    grid = np.log10(np.add.reduceat(bands, starts, axis=0) + 1e-10)  # [S, BANDS]: equal time segments
     if grid.shape[0] < SEGMENTS:
         grid = np.resize(grid, (SEGMENTS, BANDS))
     bits = np.concatenate([(np.diff(grid, axis=1) > 0).ravel(), (np.diff(grid, axis=0) > 0).ravel()])

@@ -39,7 +39,7 @@ _INT_COLUMNS = {"fold", "source_sample_rate", "source_channels", "shard", "offse
 
 def write_manifest(path: Path, rows: list[ManifestRow]) -> None:
     """Write `manifest.csv` atomically."""
-    write_csv_atomic(path, MANIFEST_COLUMNS, [dataclasses.astuple(row) for row in rows])
+    write_csv_atomic(path, MANIFEST_COLUMNS, [[getattr(row, name) for name in MANIFEST_COLUMNS] for row in rows])
 
 
 def read_manifest(path: Path) -> list[ManifestRow]:

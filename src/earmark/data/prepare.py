@@ -20,13 +20,15 @@ from earmark.data.split import assign_folds, carve_val, parse_ratios, split_item
 from earmark.errors import DataError
 from earmark.fileio import write_csv_atomic, write_json_atomic
 
+DEFAULT_SPLIT = "80/10/10"
+
 
 @dataclass(frozen=True)
 class PrepareOptions:
     """How `prepare` turns a source into a dataset (recorded in `prepare.json`)."""
 
     sample_rate: int = 16000
-    split: str = "80/10/10"
+    split: str | None = None  # train/val/test ratios; None: the source's split if it gives one, else 80/10/10
     val_fraction: float = 0.1  # carved from train when the source fixes only the test set
     folds: int | None = None  # also assign K grouped, stratified folds (for `earmark cv`)
     seed: int = 0
@@ -66,7 +68,8 @@ def analyse(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[
     sets = near_duplicates([np.frombuffer(bytes.fromhex(c.fingerprint), dtype=np.uint8) for c in clips],
                            [c.num_samples / options.sample_rate for c in clips])
     near = [[rows[i].path for i in members] for members in sets]
-    return rows, build_report(source, rows, rejected, spec, options.sample_rate, near)
+    report = build_report(source, rows, rejected, spec, options.sample_rate, near)
+    return rows, {**report, "split_protocol": split_protocol(rows, options)}
 
 
 def _job_id(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[Item]) -> str:
@@ -100,11 +103,19 @@ def _row(item: Item, clip: CachedClip, sample_rate: int) -> ManifestRow:
     )
 
 
+def split_protocol(rows: list[ManifestRow], options: PrepareOptions) -> str:
+    """In words, how the splits were made (for the report and the model card)."""
+    if options.split is None and all(row.split for row in rows):
+        return "the source's own split (val carved from train if the source has none, grouped, stratified)"
+    ratios = options.split or DEFAULT_SPLIT
+    return f"{ratios} train/val/test, stratified by label, grouped by group, seed {options.seed}"
+
+
 def _assign_splits(rows: list[ManifestRow], options: PrepareOptions) -> list[ManifestRow]:
-    """Use the source's split where it gives one; otherwise a stratified, grouped, seeded split."""
+    """The source's split unless ratios are asked for; otherwise a stratified, grouped, seeded split."""
     given = [row.split for row in rows]
     labels, groups = [row.label for row in rows], [row.group for row in rows]
-    if all(given):
+    if options.split is None and all(given):
         splits = list(given)
         if "val" not in splits:
             train = [i for i, s in enumerate(splits) if s == "train"]
@@ -112,10 +123,10 @@ def _assign_splits(rows: list[ManifestRow], options: PrepareOptions) -> list[Man
                                options.val_fraction, options.seed)
             for i, s in zip(train, carved):
                 splits[i] = s
-    elif any(given):
-        raise DataError("the source gives a split for some files but not all; give it for every file")
+    elif options.split is None and any(given):
+        raise DataError("the source gives a split for some files but not all; give it for every file or pass --split")
     else:
-        splits = split_items(labels, groups, parse_ratios(options.split), options.seed)
+        splits = split_items(labels, groups, parse_ratios(options.split or DEFAULT_SPLIT), options.seed)
     return [row.with_split(s) for row, s in zip(rows, splits)]
 
 

@@ -20,7 +20,7 @@ class SourceOptions:
     """Everything that says how to read a source: the label spec plus the split request."""
 
     spec: LabelSpec
-    split: str = "80/10/10"
+    split: str | None = None  # None: the source's own split if it gives one, else 80/10/10
     folds: int | None = None
 
 
@@ -50,7 +50,7 @@ def source_options(preset: str | None = None, **flags: Any) -> SourceOptions:
     if unknown:
         raise DataError(f"unknown source options {sorted(unknown)}")
     spec_values = {key: _frozen(values[key]) for key in _SPEC_KEYS if key in values}
-    return SourceOptions(LabelSpec(**spec_values), str(values.get("split", "80/10/10")), values.get("folds"))
+    return SourceOptions(LabelSpec(**spec_values), values.get("split"), values.get("folds"))
 
 
 def _frozen(value: Any) -> Any:

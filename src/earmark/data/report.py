@@ -86,6 +86,7 @@ def render_markdown(report: dict) -> str:
         f"- kept clips: {report['n_kept']}, rejected: {report['n_rejected']} (see rejected.csv)",
         f"- labels from: `{report['labels_from']}`; groups from: `{report['groups_from'] or 'each file alone'}`"
         f" ({report['n_groups']} groups)",
+        f"- split: {report.get('split_protocol', 'unknown')}",
         f"- sample rate: {report['sample_rate']} Hz (source rates: {report['source_sample_rates']})",
         f"- durations: min {report['duration_s']['min']:.2f} s, median {report['duration_s']['median']:.2f} s,"
         f" max {report['duration_s']['max']:.2f} s",

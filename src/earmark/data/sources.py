@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,12 +119,13 @@ def _compile(pattern: str, option: str, required: str) -> re.Pattern[str]:
 
 
 def audio_files(root: Path) -> list[Path]:
-    """Every file under `root` with an audio extension, following no symlink loops."""
+    """Every file under `root` with an audio extension, sorted; directory symlinks are not followed (no loops)."""
     found = []
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in AUDIO_EXTENSIONS and not path.is_dir():
-            found.append(path)
-    return found
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        base = folder
+        found += [os.path.join(base, name) for name in names if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS]
+    return [Path(path) for path in sorted(found)]
 
 
 def _relative(root: Path, path: Path) -> str:

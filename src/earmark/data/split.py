@@ -39,6 +39,8 @@ def assign_groups(
     members: dict[str, list[int]] = defaultdict(list)
     for index, group in enumerate(groups):
         members[group].append(index)
+    if len(members) == len(labels):
+        return _assign_singletons(labels, ratios, seed)
     counts = _group_label_counts(members, labels, label_ids)
     order = _placement_order(list(members), counts, seed)
     targets = np.outer(np.asarray(ratios, dtype=np.float64), counts.sum(axis=0) if counts.size else 0.0)
@@ -53,6 +55,23 @@ def assign_groups(
     for group, indices in members.items():
         for index in indices:
             result[index] = bucket_of[group]
+    return result
+
+
+def _assign_singletons(labels: Sequence[str], ratios: Sequence[float], seed: int) -> list[int]:
+    """Every item its own group: shuffle each label's items (seeded) and cut them by the ratios."""
+    rng = np.random.default_rng(seed)
+    result = [0] * len(labels)
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_label[label].append(index)
+    cumulative = np.cumsum(ratios) / np.sum(ratios)
+    for label in sorted(by_label):
+        indices = [by_label[label][i] for i in rng.permutation(len(by_label[label]))]
+        cuts = np.round(cumulative * len(indices)).astype(int)
+        for bucket, (start, stop) in enumerate(zip([0, *cuts[:-1]], cuts)):
+            for index in indices[start:stop]:
+                result[index] = bucket
     return result
 
 
