@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from earmark.data.decoding import Decoded, Decoder
+from earmark.data.decoding import Decoded, decode_job, worker_pool
 from earmark.data.sources import Item, Skipped
 from earmark.fileio import write_json_atomic
 from earmark.progress import Progress
@@ -55,9 +55,13 @@ def build_cache(items: list[Item], cache_dir: Path, sample_rate: int, workers: i
             clips += done[0]
             rejected += done[1]
     progress = Progress("prepare", sum(len(shards[s]) for s in todo))
-    with Decoder(sample_rate, workers if len(items) >= 64 else 1) as decoder:
-        for shard in todo:
-            shard_clips, shard_rejected = _write_shard(shards[shard], items, cache_dir, shard, decoder, job, progress)
+    # A worker owns a whole shard (decode, write, sidecar): only small records cross processes.
+    tasks = [_ShardTask(shard, [(i, str(item.source), item.path) for i, item in shards[shard]], cache_dir,
+                        sample_rate, job) for shard in todo]
+    with worker_pool(min(workers or os.cpu_count() or 1, len(tasks))) as pool:
+        for shard_clips, shard_rejected in (pool.imap_unordered(_write_shard, tasks) if pool else
+                                            map(_write_shard, tasks)):
+            progress.update(len(shard_clips) + len(shard_rejected))
             clips += shard_clips
             rejected += shard_rejected
     progress.close()
@@ -78,19 +82,31 @@ def _finished_shard(cache_dir: Path, shard: int, job: str) -> tuple[list[CachedC
     return clips, [Skipped(**skip) for skip in record["rejected"]]
 
 
-def _write_shard(members: list[tuple[int, Item]], items: list[Item], cache_dir: Path, shard: int,
-                 decoder: Decoder, job: str, progress: Progress) -> tuple[list[CachedClip], list[Skipped]]:
+@dataclass(frozen=True)
+class _ShardTask:
+    """One shard's work: (item index, file, relative path) for each member, and where to write."""
+
+    shard: int
+    members: list[tuple[int, str, str]]
+    cache_dir: Path
+    sample_rate: int
+    job: str
+
+
+def _write_shard(task: _ShardTask) -> tuple[list[CachedClip], list[Skipped]]:
     """Decode one shard's items; data file first (atomic rename), then its sidecar, which marks it done."""
     clips: list[CachedClip] = []
     rejected: list[Skipped] = []
+    cache_dir, shard, job = task.cache_dir, task.shard, task.job
     final = shard_path(cache_dir, shard)
     tmp = final.with_name(f".{final.name}.tmp")
     offset = 0
+    relative = {index: rel for index, _, rel in task.members}
     with tmp.open("wb") as handle:
-        for result in decoder.stream([(i, item.source) for i, item in members]):
-            progress.update(1)
+        for index, path, _ in task.members:
+            result = decode_job((index, path, task.sample_rate))
             if result.samples is None:
-                rejected.append(Skipped(items[result.index].path, result.reason))
+                rejected.append(Skipped(relative[result.index], result.reason))
                 continue
             handle.write(result.samples.astype("<i2").tobytes())
             clips.append(clip_facts(result, shard, offset))

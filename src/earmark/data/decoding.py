@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,20 @@ def decode_job(job: tuple[int, str, int]) -> Decoded:
     return Decoded(index, samples, info.sample_rate, info.channels, fingerprint(mono, sample_rate))
 
 
+@contextmanager
+def worker_pool(workers: int) -> Iterator[Any]:
+    """A process pool of `workers` (None when one is enough), closed on exit."""
+    if workers <= 1:
+        yield None
+        return
+    pool = multiprocessing.get_context(_start_method()).Pool(workers)
+    try:
+        yield pool
+    finally:
+        pool.terminate()
+        pool.join()
+
+
 class Decoder:
     """A pool of decoding processes, started once and reused for every batch of files."""
 
@@ -58,14 +73,12 @@ class Decoder:
         self._pool: Any = None
 
     def __enter__(self) -> Decoder:
-        if self.workers > 1:
-            self._pool = multiprocessing.get_context(_start_method()).Pool(self.workers)
+        self._context = worker_pool(self.workers)
+        self._pool = self._context.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+        self._context.__exit__(None, None, None)
 
     def stream(self, paths: Sequence[tuple[int, Path]]) -> Iterator[Decoded]:
         """Decoded files in input order; memory bounded by workers × chunk size, not by the number of files."""

@@ -8,6 +8,7 @@ bits; a pair is a near duplicate when few bits differ and the durations agree.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -22,8 +23,11 @@ _MAX_BUCKET = 200  # a slice shared by more clips than this carries no informati
 
 N_FFT = 256
 _WINDOW = np.hanning(N_FFT).astype(np.float32)
-_EDGES = np.unique(np.geomspace(2, N_FFT // 2, 17).astype(int))[:-1]  # 15 log-spaced bands above ~120 Hz
-BANDS = len(_EDGES)
+_EDGES = np.unique(np.geomspace(2, N_FFT // 2, 17).astype(int))  # 15 log-spaced bands above ~120 Hz
+BANDS = len(_EDGES) - 1
+_BAND_MATRIX = np.zeros((N_FFT // 2 + 1, BANDS), dtype=np.float32)  # bin → band, summed by one matmul
+for _band, (_lo, _hi) in enumerate(itertools.pairwise(_EDGES)):
+    _BAND_MATRIX[_lo:_hi, _band] = 1.0
 
 
 def fingerprint(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -31,9 +35,8 @@ def fingerprint(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     del sample_rate  # bands are relative to the dataset rate, the same for every clip compared
     usable = max(N_FFT, samples.size // N_FFT * N_FFT)
     frames = np.pad(samples[:usable], (0, max(0, usable - samples.size))).reshape(-1, N_FFT)
-    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)
-    power = spectrum.real**2 + spectrum.imag**2  # [frames, N_FFT/2 + 1]
-    bands = np.add.reduceat(power, _EDGES, axis=1)[:, :BANDS]  # [frames, bands]
+    power = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)).astype(np.float32) ** 2  # [frames, N_FFT/2 + 1]
+    bands = power @ _BAND_MATRIX  # [frames, bands]
     starts = (np.arange(min(SEGMENTS, len(bands))) * len(bands)) // min(SEGMENTS, len(bands))
     grid = np.log10(np.add.reduceat(bands, starts, axis=0) + 1e-10)  # [S, BANDS]: equal time segments
     if grid.shape[0] < SEGMENTS:

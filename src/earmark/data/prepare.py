@@ -34,7 +34,7 @@ class PrepareOptions:
     seed: int = 0
     workers: int | None = None
     strict: bool = False
-    shard_items: int = 512  # files per cache shard: the most work a kill can lose
+    shard_items: int = 256  # files per cache shard: the unit of parallel work and the most a kill can lose
 
 
 def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions) -> dict[str, Any]:

@@ -83,6 +83,6 @@ def build(num_classes: int, num_features: int, width: float = 3.0, dropout: floa
 # name, description, options
 VARIANTS: tuple[tuple[str, str, dict[str, object]], ...] = (
     ("bcresnet-1", "BC-ResNet width 1 (broadcasted residual learning; the smallest)", {"width": 1.0}),
-    ("bcresnet-3", "BC-ResNet width 3: the default, best accuracy per CPU-second here", {"width": 3.0}),
+    ("bcresnet-3", "BC-ResNet width 3", {"width": 3.0}),
     ("bcresnet-8", "BC-ResNet width 8 (largest, for big datasets or a GPU)", {"width": 8.0}),
 )
