@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from earmark.checkpoint import build_model, load_checkpoint, save_checkpoint
 from earmark.classifier import AudioClassifier
 from earmark.config import TrainConfig
-from earmark.data.dataset import PreparedData, TrainWindows
+from earmark.data.dataset import PreparedData, TrainWindows, fit_window
 from earmark.evaluation.runner import score_clips
 from earmark.training.data_checks import check_splits, class_weights
 from earmark.training.engine import make_fabric, seed_everything
@@ -105,8 +105,6 @@ def _train_epoch(fabric: Any, model: torch.nn.Module, loader: Any, optimizer: to
 @torch.no_grad()
 def fit_normalizer(model: AudioClassifier, data: PreparedData, rows: list, window: int, limit: int = 2000) -> None:
     """Estimate per-frequency feature statistics on (up to `limit`) training clips, centred windows."""
-    from earmark.data.dataset import fit_window
-
     if model.normalizer.mode != "dataset":
         return
     step = max(1, len(rows) // limit)
