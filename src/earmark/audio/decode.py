@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +32,13 @@ class AudioInfo:
 
 def decode(path: Path) -> tuple[np.ndarray, int]:
     """Decode `path` to float32 `[C, N]` in [-1, 1] at the file's own sample rate."""
-    if not path.is_file():
-        raise DecodeError("not a readable file")
-    if path.stat().st_size == 0:
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise DecodeError(f"not a readable file ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DecodeError("not a regular file")
+    if info.st_size == 0:
         raise DecodeError("empty file (0 bytes)")
     try:
         data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)

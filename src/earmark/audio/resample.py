@@ -10,6 +10,8 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     """Average the channels of `[C, N]` into float32 `[N]`."""
     if samples.ndim == 1:
         return samples.astype(np.float32, copy=False)
+    if samples.shape[0] == 1:
+        return samples[0].astype(np.float32, copy=False)
     return samples.mean(axis=0, dtype=np.float32)
 
 

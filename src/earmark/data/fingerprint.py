@@ -30,18 +30,26 @@ for _band, (_lo, _hi) in enumerate(itertools.pairwise(_EDGES)):
     _BAND_MATRIX[_lo:_hi, _band] = 1.0
 
 
+_STARTS = {n: np.arange(n) for n in range(1, SEGMENTS + 1)}  # segment starts, scaled by frames / n
+_SPLIT = SEGMENTS * (BANDS - 1)
+_N_BITS = _SPLIT + (SEGMENTS - 1) * BANDS
+
+
 def fingerprint(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Packed uint8 bits of a mono float clip's band-energy contour (length-independent size)."""
     del sample_rate  # bands are relative to the dataset rate, the same for every clip compared
-    usable = max(N_FFT, samples.size // N_FFT * N_FFT)
-    frames = np.pad(samples[:usable], (0, max(0, usable - samples.size))).reshape(-1, N_FFT)
-    power = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)).astype(np.float32) ** 2  # [frames, N_FFT/2 + 1]
-    bands = power @ _BAND_MATRIX  # [frames, bands]
-    starts = (np.arange(min(SEGMENTS, len(bands))) * len(bands)) // min(SEGMENTS, len(bands))
-    grid = np.log10(np.add.reduceat(bands, starts, axis=0) + 1e-10)  # [S, BANDS]: equal time segments
-    if grid.shape[0] < SEGMENTS:
+    if samples.size < N_FFT:
+        samples = np.pad(samples, (0, N_FFT - samples.size))
+    frames = samples[: samples.size // N_FFT * N_FFT].reshape(-1, N_FFT)
+    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)
+    bands = (spectrum.real**2 + spectrum.imag**2) @ _BAND_MATRIX  # [frames, bands]
+    segments = min(SEGMENTS, len(bands))
+    grid = np.log10(np.add.reduceat(bands, _STARTS[segments] * len(bands) // segments, axis=0) + 1e-10)
+    if segments < SEGMENTS:
         grid = np.resize(grid, (SEGMENTS, BANDS))
-    bits = np.concatenate([(np.diff(grid, axis=1) > 0).ravel(), (np.diff(grid, axis=0) > 0).ravel()])
+    bits = np.empty(_N_BITS, dtype=bool)  # signs of neighbour differences across bands, then across time
+    np.greater(grid[:, 1:], grid[:, :-1], out=bits[:_SPLIT].reshape(SEGMENTS, BANDS - 1))
+    np.greater(grid[1:], grid[:-1], out=bits[_SPLIT:].reshape(SEGMENTS - 1, BANDS))
     return np.packbits(bits)
 
 
@@ -77,10 +85,11 @@ def _candidate_pairs(matrix: np.ndarray) -> set[tuple[int, int]]:
     words = matrix[:, : matrix.shape[1] // 4 * 4].view(">u4")  # [N, slices]
     pairs: set[tuple[int, int]] = set()
     for column in range(words.shape[1]):
+        _, inverse, counts = np.unique(words[:, column], return_inverse=True, return_counts=True)
+        shared = np.flatnonzero((counts[inverse] > 1) & (counts[inverse] <= _MAX_BUCKET))  # rows in a bucket
         buckets: dict[int, list[int]] = defaultdict(list)
-        for row, value in enumerate(words[:, column].tolist()):
-            buckets[value].append(row)
+        for row in shared.tolist():
+            buckets[int(inverse[row])].append(row)
         for members in buckets.values():
-            if 1 < len(members) <= _MAX_BUCKET:
-                pairs.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
+            pairs.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
     return pairs
