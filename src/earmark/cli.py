@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on a prepared dataset")
     p.add_argument("data", type=Path)
     _add_train_options(p)
-    p.add_argument("--fold", type=int, default=None, help="use fold K as validation (not built yet)")
+    p.add_argument("--fold", type=int, default=None,
+                   help="hold out fold K of the manifest as the test set (val carved from the other folds)")
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.ckpt")
     p.set_defaults(handler=commands.train)
 
@@ -94,10 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.set_defaults(handler=commands.evaluate)
 
-    p = sub.add_parser("cv", help="cross-validation over folds (not built yet)")
+    p = sub.add_parser("cv", help="cross-validation: one run per held-out fold or group, then mean ± std")
     p.add_argument("data", type=Path)
     _add_train_options(p)
-    p.set_defaults(handler=commands.not_built("cv"))
+    p.add_argument("--by", choices=("fold", "group"), default=None,
+                   help="fold: the manifest's folds; group: leave one group out (default: fold if the manifest "
+                   "has folds, else group)")
+    p.set_defaults(handler=commands.cv)
 
     p = sub.add_parser("predict", help="classify files of any format, rate, channels and length")
     p.add_argument("model", type=Path, help="run directory or checkpoint")

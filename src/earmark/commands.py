@@ -94,13 +94,23 @@ def train(args: argparse.Namespace) -> int:
     from earmark.evaluation.report import format_summary_table
     from earmark.training.loop import train
 
-    if args.fold is not None:
-        raise NotBuiltError("`earmark train --fold` is not built yet in this version")
     config = train_config(args)
     command = shlex.join(["earmark", *sys.argv[1:]])
-    metrics = train(args.data, args.out, config, resume=args.resume, command=command)  # type: ignore[arg-type]
+    holdout = ("fold", str(args.fold)) if args.fold is not None else None
+    metrics = train(args.data, args.out, config, resume=args.resume, command=command,  # type: ignore[arg-type]
+                    holdout=holdout)
     print(format_summary_table(metrics))
     print(f"run: {args.out}  (report: {args.out / 'report.html'})")
+    return 0
+
+
+def cv(args: argparse.Namespace) -> int:
+    from earmark.training.cv import cross_validate, format_cv_table
+
+    command = shlex.join(["earmark", *sys.argv[1:]])
+    summary = cross_validate(args.data, args.out, train_config(args), args.by, command)  # type: ignore[arg-type]
+    print(format_cv_table(summary))
+    print(f"cross-validation: {args.out}  (cv.json, cv.csv, one run folder per {summary['scheme']})")
     return 0
 
 

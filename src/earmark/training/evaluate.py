@@ -10,15 +10,19 @@ from earmark.checkpoint import load_checkpoint, resolve_checkpoint
 from earmark.data.dataset import PreparedData
 from earmark.errors import DataError, EarmarkError
 from earmark.fileio import write_json_atomic
+from earmark.training.folds import hold_out
 from earmark.training.outputs import evaluate_splits
 
 
 def evaluate_run(run: Path, data_dir: Path | None = None, split: str = "test") -> dict[str, Any]:
     """Metrics of the run's best checkpoint on `split`; written to RUN/evaluations/<data>-<split>.json."""
     loaded = load_checkpoint(resolve_checkpoint(run))
+    holdout = None
     if data_dir is None:
-        data_dir = _run_data_dir(run)
+        data_dir, holdout = _run_data(run)
     data = PreparedData.open(data_dir)
+    if holdout is not None:  # a cross-validation run: its test set is the fold it held out
+        data = hold_out(data, holdout[1], holdout[0], loaded.config.trainer.seed)
     unknown = sorted(set(data.labels) - set(loaded.labels))
     if unknown:
         raise DataError(f"{data_dir}: labels the model does not know: {', '.join(unknown[:10])} "
@@ -33,9 +37,11 @@ def evaluate_run(run: Path, data_dir: Path | None = None, split: str = "test") -
     return metrics
 
 
-def _run_data_dir(run: Path) -> Path:
-    """The prepared dataset a run was trained on (recorded in run.json)."""
+def _run_data(run: Path) -> tuple[Path, tuple[str, str] | None]:
+    """The prepared dataset a run was trained on and the fold it held out (recorded in run.json)."""
     try:
-        return Path(json.loads((run / "run.json").read_text(encoding="utf-8"))["data"])
-    except (OSError, ValueError, KeyError):
+        record = json.loads((run / "run.json").read_text(encoding="utf-8"))
+        holdout = record.get("holdout")
+        return Path(record["data"]), (str(holdout[0]), str(holdout[1])) if holdout else None
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
         raise EarmarkError(f"{run}: no run.json naming its dataset; pass --data DIR") from None

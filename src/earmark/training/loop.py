@@ -19,6 +19,7 @@ from earmark.data.dataset import PreparedData, TrainWindows, fit_window
 from earmark.evaluation.runner import score_clips
 from earmark.training.data_checks import check_splits, class_weights
 from earmark.training.engine import make_fabric, seed_everything
+from earmark.training.folds import hold_out
 from earmark.training.optim import build_optimizer, build_scheduler
 from earmark.training.outputs import RunFiles, finish_run, start_run
 
@@ -37,11 +38,16 @@ class TrainState:
 
 
 def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = False, command: str = "",
-          log: Log = print) -> dict[str, Any]:
-    """Train on a prepared dataset into `run_dir`; returns the final metrics (also in metrics.json)."""
+          log: Log = print, holdout: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Train on a prepared dataset into `run_dir`; returns the final metrics (also in metrics.json).
+
+    `holdout` = (scheme, key) makes fold or group `key` the test set, with val carved from the rest.
+    """
     data = PreparedData.open(data_dir)
+    if holdout is not None:
+        data = hold_out(data, holdout[1], holdout[0], config.trainer.seed)
     rows = check_splits(data)
-    files = start_run(run_dir, data_dir, data, config, command, resume)
+    files = start_run(run_dir, data_dir, data, config, command, resume, holdout)
     if config.trainer.threads:
         torch.set_num_threads(config.trainer.threads)
     seed_everything(config.trainer.seed)

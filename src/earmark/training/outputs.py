@@ -49,7 +49,7 @@ def _round(value: Any) -> Any:
 
 
 def start_run(run_dir: Path, data_dir: Path, data: PreparedData, config: TrainConfig, command: str,
-              resume: bool) -> RunFiles:
+              resume: bool, holdout: tuple[str, str] | None = None) -> RunFiles:
     """Create the run directory and record the resolved config and provenance."""
     files = RunFiles(run_dir)
     if not resume and files.last.exists():
@@ -59,6 +59,7 @@ def start_run(run_dir: Path, data_dir: Path, data: PreparedData, config: TrainCo
     write_json_atomic(run_dir / "run.json", {
         "command": command, "data": str(data_dir.resolve()), "manifest_sha256": _sha256(data_dir / "manifest.csv"),
         "labels": data.labels, "sample_rate": data.sample_rate, "config": to_dict(config),
+        "holdout": list(holdout) if holdout else None,
         "versions": _versions(),
     })
     return files
