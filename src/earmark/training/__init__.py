@@ -1,0 +1,1 @@
+"""Training: the Fabric loop, optimisation, checkpoints, held-out folds and cross-validation."""
