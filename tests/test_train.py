@@ -50,9 +50,9 @@ def test_predict_any_rate_and_length_agrees_with_label(tone_run: Path, tmp_path:
     result = predictor.predict(tmp_path / "long.flac").to_dict()
     assert result["label"] == "high" and len(result["top_k"]) == 2, result["top_k"]
     assert len(result["windows"]) == 11 and result["windows"][-1]["end_s"] == pytest.approx(3.0, abs=0.01)
-    tone = 0.5 * np.sin(2 * np.pi * 300 * np.arange(3000) / 8000)
-    tone += 0.02 * np.random.default_rng(1).standard_normal(3000)
-    short = predictor.predict_array(tone, 8000)
+    n = 4961  # 0.45 s at 11025 Hz, a rate the model never saw, shorter than its 0.5-s window
+    tone = 0.5 * np.sin(2 * np.pi * 300 * np.arange(n) / 11025) + 0.02 * np.random.default_rng(1).standard_normal(n)
+    short = predictor.predict_array(tone, 11025)
     assert short.label == "low", short.top_k
 
 

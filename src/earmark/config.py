@@ -51,9 +51,11 @@ class AugmentConfig:
     noise_prob: float = 0.5
     warp_freq: float = 0.1  # stretch the frequency axis by up to ±10% from 0 Hz (vocal-tract-length style)
     warp_time: float = 0.1  # stretch time by up to ±10% around the centre
-    freq_masks: int = 2
+    # SpecAugment masks are opt-in: with 2+2 masks, `cnn` on FSDD's official split fell from 97.7% to 82.3%
+    # (12 epochs, n = 300); short, band-limited clips lose too much of the word.
+    freq_masks: int = 0
     freq_mask_width: int = 8
-    time_masks: int = 2
+    time_masks: int = 0
     time_mask_width: int = 10
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import sys
 from collections.abc import Callable
@@ -95,6 +96,14 @@ def evaluate_splits(loaded: LoadedModel, data: PreparedData, splits: dict[str, l
     return metrics, predictions
 
 
+def _split_protocol(data_dir: Path) -> str:
+    """How the prepared dataset was split, as its report states it."""
+    try:
+        return str(json.loads((data_dir / "report.json").read_text(encoding="utf-8")).get("split_protocol", "–"))
+    except (OSError, ValueError):
+        return "–"
+
+
 def finish_run(files: RunFiles, best: LoadedModel, data: PreparedData, rows: dict[str, list[ManifestRow]],
                config: TrainConfig, history: list[dict[str, float]], seconds: float,
                log: Callable[[str], None]) -> dict[str, Any]:
@@ -103,7 +112,8 @@ def finish_run(files: RunFiles, best: LoadedModel, data: PreparedData, rows: dic
     metrics, predictions = evaluate_splits(best, data, splits, config.trainer.batch_size, config.trainer.seed)
     metrics.update({"labels": best.labels, "model": config.model.name, "seconds_train": round(seconds, 2)})
     context = {"config_yaml": dump_yaml(config), "data": str(data.root), "best_epoch": best.state.get("best_epoch"),
-               "dataset": f"{data.root} ({len(data.rows)} clips, {len(data.labels)} classes)"}
+               "dataset": f"{data.root} ({len(data.rows)} clips, {len(data.labels)} classes)",
+               "split_protocol": _split_protocol(data.root)}
     write_reports(files.root, metrics, history, best.labels, predictions, context)
     log(f"best epoch {best.state.get('best_epoch')}; metrics written to {files.root / 'metrics.json'}")
     return metrics
