@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from earmark.errors import EarmarkError, NotBuiltError
 
 if TYPE_CHECKING:
+    from earmark.data.prepare import PrepareOptions
     from earmark.data.presets import SourceOptions
 
 
@@ -36,12 +37,10 @@ def synth(args: argparse.Namespace) -> int:
 
 
 def prepare(args: argparse.Namespace) -> int:
-    from earmark.data.prepare import PrepareOptions, prepare
+    from earmark.data.prepare import prepare
 
     source = _source_options(args)
-    options = PrepareOptions(sample_rate=args.sample_rate, split=source.split, folds=source.folds,
-                             seed=args.seed, workers=args.workers, strict=args.strict)
-    report = prepare(args.source, args.out, source.spec, options)
+    report = prepare(args.source, args.out, source.spec, _prepare_options(args, source))
     _print_prepare_summary(args.out, report)
     return 0
 
@@ -54,15 +53,20 @@ def _source_options(args: argparse.Namespace) -> SourceOptions:
                           group_column=args.group_column, split=args.split, folds=args.folds)
 
 
-def doctor(args: argparse.Namespace) -> int:
-    from earmark.data.doctor import doctor
+def _prepare_options(args: argparse.Namespace, source: SourceOptions) -> PrepareOptions:
+    """The decode/split options shared by `prepare` and `doctor`."""
     from earmark.data.prepare import PrepareOptions
 
+    return PrepareOptions(sample_rate=args.sample_rate, split=source.split, folds=source.folds, seed=args.seed,
+                          workers=args.workers, strict=args.strict)
+
+
+def doctor(args: argparse.Namespace) -> int:
+    from earmark.data.doctor import doctor
+
     source = _source_options(args)
-    options = PrepareOptions(sample_rate=args.sample_rate, split=source.split, folds=source.folds,
-                             seed=args.seed, workers=args.workers)
     out = args.out or Path(f"{args.source.resolve().name}-doctor")
-    report = doctor(args.source, out, source.spec, options)
+    report = doctor(args.source, out, source.spec, _prepare_options(args, source))
     _print_prepare_summary(out, report, "report folder")
     leak = report["leakage"]
     print(f"duplicates: {leak['n_exact_duplicate_sets']} identical, {leak['n_near_duplicate_sets']} near-identical"

@@ -38,6 +38,11 @@ def shard_path(cache_dir: Path, shard: int) -> Path:
     return cache_dir / f"shard-{shard:05d}.int16"
 
 
+def _sidecar_path(cache_dir: Path, shard: int) -> Path:
+    """The JSON record that marks a shard finished."""
+    return cache_dir / f"shard-{shard:05d}.json"
+
+
 def build_cache(items: list[Item], cache_dir: Path, sample_rate: int, workers: int | None, job: str,
                 shard_items: int) -> tuple[list[CachedClip], list[Skipped]]:
     """Decode every item into shards under `cache_dir`, reusing shards an identical earlier job finished."""
@@ -72,7 +77,7 @@ def build_cache(items: list[Item], cache_dir: Path, sample_rate: int, workers: i
 def _finished_shard(cache_dir: Path, shard: int, job: str) -> tuple[list[CachedClip], list[Skipped]] | None:
     """A shard's records if this job finished it before (sidecar present, same job, data file intact)."""
     try:
-        record = json.loads((cache_dir / f"shard-{shard:05d}.json").read_text(encoding="utf-8"))
+        record = json.loads(_sidecar_path(cache_dir, shard).read_text(encoding="utf-8"))
         clips = [CachedClip(*clip) for clip in record["clips"]]
         size = shard_path(cache_dir, shard).stat().st_size
     except (OSError, ValueError, KeyError, TypeError):
@@ -101,12 +106,11 @@ def _write_shard(task: _ShardTask) -> tuple[list[CachedClip], list[Skipped]]:
     final = shard_path(cache_dir, shard)
     tmp = final.with_name(f".{final.name}.tmp")
     offset = 0
-    relative = {index: rel for index, _, rel in task.members}
     with tmp.open("wb") as handle:
-        for index, path, _ in task.members:
+        for index, path, relative in task.members:
             result = decode_job((index, path, task.sample_rate))
             if result.samples is None:
-                rejected.append(Skipped(relative[result.index], result.reason))
+                rejected.append(Skipped(relative, result.reason))
                 continue
             handle.write(result.samples.astype("<i2").tobytes())
             clips.append(clip_facts(result, shard, offset))
@@ -114,7 +118,7 @@ def _write_shard(task: _ShardTask) -> tuple[list[CachedClip], list[Skipped]]:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, final)
-    write_json_atomic(cache_dir / f"shard-{shard:05d}.json", {
+    write_json_atomic(_sidecar_path(cache_dir, shard), {
         "job": job, "clips": [list(astuple_flat(c)) for c in clips], "rejected": [asdict(r) for r in rejected]})
     return clips, rejected
 

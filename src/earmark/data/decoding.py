@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -64,29 +63,13 @@ def worker_pool(workers: int) -> Iterator[Any]:
         pool.join()
 
 
-class Decoder:
-    """A pool of decoding processes, started once and reused for every batch of files."""
-
-    def __init__(self, sample_rate: int, workers: int | None) -> None:
-        self.sample_rate = sample_rate
-        self.workers = workers or os.cpu_count() or 1
-        self._pool: Any = None
-
-    def __enter__(self) -> Decoder:
-        self._context = worker_pool(self.workers)
-        self._pool = self._context.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._context.__exit__(None, None, None)
-
-    def stream(self, paths: Sequence[tuple[int, Path]]) -> Iterator[Decoded]:
-        """Decoded files in input order; memory bounded by workers × chunk size, not by the number of files."""
-        jobs = [(index, str(path), self.sample_rate) for index, path in paths]
-        if self._pool is None or len(jobs) < 16:
-            yield from map(decode_job, jobs)
-        else:
-            yield from self._pool.imap(decode_job, jobs, chunksize=8)
+def decode_stream(pool: Any, paths: Sequence[tuple[int, Path]], sample_rate: int) -> Iterator[Decoded]:
+    """Decoded files in input order (in `pool` when given); memory bounded by workers × chunk, not file count."""
+    jobs = [(index, str(path), sample_rate) for index, path in paths]
+    if pool is None or len(jobs) < 16:
+        yield from map(decode_job, jobs)
+    else:
+        yield from pool.imap(decode_job, jobs, chunksize=8)
 
 
 def _start_method() -> str:

@@ -3,11 +3,12 @@ duplicates and the leakage risk of the split it would make."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from earmark.data.cache import CachedClip, clip_facts
-from earmark.data.decoding import Decoder
+from earmark.data.decoding import decode_stream, worker_pool
 from earmark.data.plots import plot_overview
 from earmark.data.prepare import PrepareOptions, analyse
 from earmark.data.report import write_report
@@ -25,8 +26,9 @@ def doctor(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions) ->
     clips: list[CachedClip] = []
     rejected: list[Skipped] = list(skipped)
     progress = Progress("doctor", len(items))
-    with Decoder(options.sample_rate, options.workers if len(items) >= 64 else 1) as decoder:
-        for result in decoder.stream([(i, item.source) for i, item in enumerate(items)]):
+    workers = (options.workers or os.cpu_count() or 1) if len(items) >= 64 else 1
+    with worker_pool(workers) as pool:
+        for result in decode_stream(pool, [(i, item.source) for i, item in enumerate(items)], options.sample_rate):
             progress.update(1)
             if result.samples is None:
                 rejected.append(Skipped(items[result.index].path, result.reason))

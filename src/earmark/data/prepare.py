@@ -16,7 +16,7 @@ from earmark.data.fingerprint import near_duplicates
 from earmark.data.manifest import MANIFEST_COLUMNS, ManifestRow, write_manifest
 from earmark.data.report import build_report, write_report
 from earmark.data.sources import Item, LabelSpec, Skipped, scan
-from earmark.data.split import assign_folds, carve_val, parse_ratios, split_items
+from earmark.data.split import VAL_FRACTION, assign_folds, carve_val, parse_ratios, split_items
 from earmark.errors import DataError
 from earmark.fileio import write_csv_atomic, write_json_atomic
 
@@ -29,7 +29,7 @@ class PrepareOptions:
 
     sample_rate: int = 16000
     split: str | None = None  # train/val/test ratios; None: the source's split if it gives one, else 80/10/10
-    val_fraction: float = 0.1  # carved from train when the source fixes only the test set
+    val_fraction: float = VAL_FRACTION  # carved from train when the source fixes only the test set
     folds: int | None = None  # also assign K grouped, stratified folds (for `earmark cv`)
     seed: int = 0
     workers: int | None = None

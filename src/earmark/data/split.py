@@ -10,6 +10,7 @@ import numpy as np
 from earmark.errors import DataError
 
 SPLITS = ("train", "val", "test")
+VAL_FRACTION = 0.1  # of the training items, held out as val when a source or a fold fixes only the test set
 
 
 def parse_ratios(text: str) -> tuple[float, float, float]:

@@ -7,11 +7,10 @@ from collections.abc import Callable
 
 from earmark.data.dataset import PreparedData
 from earmark.data.manifest import ManifestRow
-from earmark.data.split import carve_val
+from earmark.data.split import VAL_FRACTION, carve_val
 from earmark.errors import DataError
 
 SCHEMES = ("fold", "group")
-VAL_FRACTION = 0.1
 
 
 def fold_keys(data: PreparedData, scheme: str) -> tuple[list[str], Callable[[ManifestRow], str]]:
