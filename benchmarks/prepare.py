@@ -2,7 +2,9 @@
 
 Both figures are ratios measured in this run on this machine:
 - speed: earmark prepare (decode, resample to 16 kHz, fingerprint, cache, split, reports; all cores) against
-  `for path in files: librosa.load(path, sr=16000)` over the same files;
+  `for path in files: librosa.load(path, sr=16000)` over the same files, with the page cache warm for both;
+  librosa's one-off set-up on its first call (seconds: lazy imports and JIT) is timed apart, and both
+  ratios are printed: steady state (set-up excluded) and what a fresh script sees (set-up included);
 - memory: peak RSS of a `prepare` process (and of its largest decoding worker) on FSDD and on FSDD ten
   times over (symlinks with distinct names), each in a fresh subprocess.
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FSDD = ROOT.parent / "shared" / "data" / "fsdd"
+ROUNDS = 3
 
 
 def librosa_loop(files: list[Path]) -> float:
@@ -31,6 +35,21 @@ def librosa_loop(files: list[Path]) -> float:
     for path in files:
         librosa.load(path, sr=16000)
     return time.perf_counter() - start
+
+
+def librosa_first_call(path: Path) -> float:
+    """Seconds of librosa's one-off set-up on its first `load` in a process (lazy imports, JIT)."""
+    import librosa
+
+    start = time.perf_counter()
+    librosa.load(path, sr=16000)
+    return time.perf_counter() - start
+
+
+def warm_page_cache(files: list[Path]) -> None:
+    """Read every file once so that neither side pays for the disk."""
+    for path in files:
+        path.read_bytes()
 
 
 def earmark_prepare(source: Path, out: Path) -> float:
@@ -80,10 +99,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         one = subset(args.fsdd, count, 1, Path(tmp) / "x1")
         files = sorted((one / "recordings").glob("*.wav"))
-        reference = librosa_loop(files)
-        ours = earmark_prepare(one, Path(tmp) / "prepared")
-        print(f"prepare speed, {len(files)} FSDD files → 16 kHz: librosa.load loop {reference:.2f} s, "
-              f"earmark prepare {ours:.2f} s, ratio {reference / ours:.1f}x faster")
+        warm_page_cache(files)
+        setup = librosa_first_call(files[0])
+        # Alternate the two, best of `rounds` each: the machine is shared and noisy.
+        rounds = [(librosa_loop(files), earmark_prepare(one, Path(tmp) / f"prepared{i}")) for i in range(ROUNDS)]
+        reference, ours = min(r[0] for r in rounds), min(r[1] for r in rounds)
+        print(f"prepare speed, {len(files)} FSDD files → 16 kHz, {os.cpu_count()} CPU cores, page cache warm, "
+              f"best of {ROUNDS}: librosa.load loop {reference:.2f} s (+ {setup:.2f} s one-off set-up on its first "
+              f"call), earmark prepare {ours:.2f} s (decode, checks, resample, fingerprint, cache, split, reports)")
+        print(f"  steady state: {reference / ours:.1f}x faster; a fresh script's loop, set-up included: "
+              f"{(reference + setup) / ours:.1f}x faster")
         many = subset(args.fsdd, count, copies, Path(tmp) / f"x{copies}")
         rss_one = peak_rss_mb(one, Path(tmp) / "rss1")
         rss_many = peak_rss_mb(many, Path(tmp) / "rss_many")

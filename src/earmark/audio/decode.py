@@ -11,10 +11,12 @@ import numpy as np
 import soundfile as sf
 
 from earmark.audio.resample import resample, to_mono
+from earmark.audio.wav import read_wav
 from earmark.errors import DecodeError
 
 # Longer than this is almost always a wrong file (a whole album, a day of logging) rather than a clip.
 MAX_DURATION_S = 4 * 3600.0
+_WAV_SUFFIXES = (".wav", ".wave")
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,15 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
         raise DecodeError("not a regular file")
     if info.st_size == 0:
         raise DecodeError("empty file (0 bytes)")
-    try:
-        data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
-        samples = np.ascontiguousarray(data.T)  # [C, N]
-    except (sf.LibsndfileError, RuntimeError, TypeError):
-        samples, sample_rate = _decode_av(path)
+    plain = read_wav(path, info.st_size) if path.suffix.lower() in _WAV_SUFFIXES else None
+    if plain is not None:
+        samples, sample_rate = plain
+    else:
+        try:
+            data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
+            samples = np.ascontiguousarray(data.T)  # [C, N]
+        except (sf.LibsndfileError, RuntimeError, TypeError):
+            samples, sample_rate = _decode_av(path)
     _check_samples(samples, int(sample_rate))
     return samples, int(sample_rate)
 

@@ -3,7 +3,6 @@ interrupted `prepare` (even kill -9) resumes from the last finished shard and ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, fields
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from earmark.data.decoding import Decoded, decode_job, worker_pool
+from earmark.data.decoding import Decoded, decode_many, worker_pool
 from earmark.data.sources import Item, Skipped
 from earmark.fileio import write_json_atomic
 from earmark.progress import Progress
@@ -107,10 +106,10 @@ def _write_shard(task: _ShardTask) -> tuple[list[CachedClip], list[Skipped]]:
     tmp = final.with_name(f".{final.name}.tmp")
     offset = 0
     with tmp.open("wb") as handle:
-        for index, path, relative in task.members:
-            result = decode_job((index, path, task.sample_rate))
+        relative = {index: path for index, _, path in task.members}
+        for result in decode_many([(index, path) for index, path, _ in task.members], task.sample_rate):
             if result.samples is None:
-                rejected.append(Skipped(relative, result.reason))
+                rejected.append(Skipped(relative[result.index], result.reason))
                 continue
             handle.write(result.samples.astype("<i2").tobytes())
             clips.append(clip_facts(result, shard, offset))
@@ -132,7 +131,7 @@ def clip_facts(result: Decoded, shard: int, offset: int) -> CachedClip:
     """The record of a decoded clip (shard -1 when it is not cached, as in `doctor`)."""
     assert result.samples is not None and result.fingerprint is not None
     return CachedClip(result.index, shard, offset, int(result.samples.size), result.source_sample_rate,
-                      result.source_channels, hashlib.sha1(result.samples.tobytes()).hexdigest(),
+                      result.source_channels, result.sha1,
                       result.fingerprint.tobytes().hex())
 
 

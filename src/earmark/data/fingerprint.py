@@ -31,26 +31,47 @@ for _band, (_lo, _hi) in enumerate(itertools.pairwise(_EDGES)):
 
 
 _STARTS = {n: np.arange(n) for n in range(1, SEGMENTS + 1)}  # segment starts, scaled by frames / n
-_SPLIT = SEGMENTS * (BANDS - 1)
-_N_BITS = _SPLIT + (SEGMENTS - 1) * BANDS
 
 
 def fingerprint(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Packed uint8 bits of a mono float clip's band-energy contour (length-independent size)."""
     del sample_rate  # bands are relative to the dataset rate, the same for every clip compared
+    return fingerprints([samples])[0]
+
+
+def fingerprints(clips: list[np.ndarray]) -> np.ndarray:
+    """`fingerprint` of many clips at once, `[clips, bytes]`: one FFT over all their frames."""
+    frames = [_frames(clip) for clip in clips]
+    counts = np.array([len(f) for f in frames])
+    bands = np.concatenate([_band_energy(block) for block in _blocks(np.concatenate(frames))])  # [frames, bands]
+    segments = np.minimum(counts, SEGMENTS)  # a clip shorter than SEGMENTS frames has one segment per frame
+    firsts = np.cumsum(counts) - counts
+    starts = np.concatenate([first + _STARTS[n] * count // n for first, n, count in zip(firsts, segments, counts)])
+    sums = np.log10(np.add.reduceat(bands, starts, axis=0) + 1e-10)  # [all segments, bands]
+    # Short clips repeat their segments cyclically up to SEGMENTS rows (as numpy.resize would).
+    rows = (np.cumsum(segments) - segments)[:, None] + np.arange(SEGMENTS)[None, :] % segments[:, None]
+    grid = sums[rows]  # [clips, SEGMENTS, bands]
+    bits = np.concatenate([(grid[:, :, 1:] > grid[:, :, :-1]).reshape(len(clips), -1),
+                           (grid[:, 1:] > grid[:, :-1]).reshape(len(clips), -1)], axis=1)
+    return np.packbits(bits, axis=1)
+
+
+def _blocks(frames: np.ndarray, size: int = 256) -> list[np.ndarray]:
+    """Frames in cache-sized blocks (one FFT call over tens of thousands of frames is slower)."""
+    return [frames[start : start + size] for start in range(0, len(frames), size)]
+
+
+def _band_energy(frames: np.ndarray) -> np.ndarray:
+    """Energy per band of each windowed frame."""
+    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)
+    return (spectrum.real**2 + spectrum.imag**2) @ _BAND_MATRIX
+
+
+def _frames(samples: np.ndarray) -> np.ndarray:
+    """Non-overlapping N_FFT frames (a clip shorter than one frame is zero-padded to one)."""
     if samples.size < N_FFT:
         samples = np.pad(samples, (0, N_FFT - samples.size))
-    frames = samples[: samples.size // N_FFT * N_FFT].reshape(-1, N_FFT)
-    spectrum = np.fft.rfft(frames * _WINDOW, axis=1)
-    bands = (spectrum.real**2 + spectrum.imag**2) @ _BAND_MATRIX  # [frames, bands]
-    segments = min(SEGMENTS, len(bands))
-    grid = np.log10(np.add.reduceat(bands, _STARTS[segments] * len(bands) // segments, axis=0) + 1e-10)
-    if segments < SEGMENTS:
-        grid = np.resize(grid, (SEGMENTS, BANDS))
-    bits = np.empty(_N_BITS, dtype=bool)  # signs of neighbour differences across bands, then across time
-    np.greater(grid[:, 1:], grid[:, :-1], out=bits[:_SPLIT].reshape(SEGMENTS, BANDS - 1))
-    np.greater(grid[1:], grid[:-1], out=bits[_SPLIT:].reshape(SEGMENTS - 1, BANDS))
-    return np.packbits(bits)
+    return samples[: samples.size // N_FFT * N_FFT].reshape(-1, N_FFT)
 
 
 def near_duplicates(prints: Sequence[np.ndarray], durations: Sequence[float]) -> list[list[int]]:

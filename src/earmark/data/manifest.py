@@ -27,7 +27,7 @@ class ManifestRow:
     shard: int  # cache shard holding the samples
     offset: int  # first sample in the shard
     num_samples: int
-    sha1: str  # of the cached samples: exact-duplicate detection
+    sha1: str  # of the decoded mono samples at the source rate: exact-duplicate detection
 
     def with_split(self, split: str) -> ManifestRow:
         return dataclasses.replace(self, split=split)

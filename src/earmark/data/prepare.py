@@ -21,6 +21,7 @@ from earmark.errors import DataError
 from earmark.fileio import write_csv_atomic, write_json_atomic
 
 DEFAULT_SPLIT = "80/10/10"
+CACHE_FORMAT = 2  # bump when decoding, resampling or fingerprints change: old caches are then rebuilt
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,8 @@ def analyse(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[
 
 
 def _job_id(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[Item]) -> str:
-    """Identity of a prepare job: inputs, options and every file's size and mtime."""
-    digest = hashlib.sha256(json.dumps([str(source.resolve()), asdict(spec), asdict(options)]).encode())
+    """Identity of a prepare job: cache format, inputs, options and every file's size and mtime."""
+    digest = hashlib.sha256(json.dumps([CACHE_FORMAT, str(source.resolve()), asdict(spec), asdict(options)]).encode())
     for item in items:
         stat = item.source.stat()
         digest.update(f"{item.path}|{item.label}|{stat.st_size}|{stat.st_mtime_ns}".encode())

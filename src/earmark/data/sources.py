@@ -61,9 +61,9 @@ def scan(root: Path, spec: LabelSpec) -> tuple[list[Item], list[Skipped]]:
     if spec.labels.startswith("csv:"):
         items, skipped = _scan_csv(root, Path(spec.labels[4:]), spec)
     elif spec.labels.startswith("regex:"):
-        items, skipped = _scan_regex(root, audio_files(root), _compile(spec.labels[6:], "--labels", "label"))
+        items, skipped = _scan_regex(root, _relative_audio_paths(root), _compile(spec.labels[6:], "--labels", "label"))
     elif spec.labels == "folder":
-        items, skipped = _scan_folder(root, audio_files(root))
+        items, skipped = _scan_folder(root, _relative_audio_paths(root))
     else:
         raise DataError(f"--labels {spec.labels!r}: expected folder, 'regex:PATTERN' or 'csv:FILE'")
     if spec.group and spec.group.startswith("regex:"):
@@ -120,35 +120,37 @@ def _compile(pattern: str, option: str, required: str) -> re.Pattern[str]:
 
 def audio_files(root: Path) -> list[Path]:
     """Every file under `root` with an audio extension, sorted; directory symlinks are not followed (no loops)."""
+    return [root / rel for rel in _relative_audio_paths(root)]
+
+
+def _relative_audio_paths(root: Path) -> list[str]:
+    """Sorted POSIX paths, relative to `root`, of the audio files under it (string work only: fast)."""
     found = []
     for folder, dirs, names in os.walk(root):
         dirs.sort()
-        base = folder
-        found += [os.path.join(base, name) for name in names if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS]
-    return [Path(path) for path in sorted(found)]
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/") + "/"
+        prefix = "" if prefix == "./" else prefix
+        found += [prefix + name for name in names if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS]
+    return sorted(found)
 
 
-def _relative(root: Path, path: Path) -> str:
-    return path.relative_to(root).as_posix()
-
-
-def _scan_folder(root: Path, files: list[Path]) -> tuple[list[Item], list[Skipped]]:
+def _scan_folder(root: Path, files: list[str]) -> tuple[list[Item], list[Skipped]]:
     """Label = name of the parent folder; files directly under the root have no label."""
     items, skipped = [], []
-    for path in files:
-        rel = _relative(root, path)
-        if path.parent == root:
+    for rel in files:
+        folder, _, _ = rel.rpartition("/")
+        if not folder:
             skipped.append(Skipped(rel, "no label: file is not inside a class folder"))
         else:
-            items.append(Item(rel, path, path.parent.name))
+            items.append(Item(rel, root / rel, folder.rpartition("/")[2]))
     return items, skipped
 
 
-def _scan_regex(root: Path, files: list[Path], pattern: re.Pattern[str]) -> tuple[list[Item], list[Skipped]]:
+def _scan_regex(root: Path, files: list[str], pattern: re.Pattern[str]) -> tuple[list[Item], list[Skipped]]:
     """Label (and optional group/split/fold) from named groups matched against the relative path."""
     items, skipped = [], []
-    for path in files:
-        rel = _relative(root, path)
+    for rel in files:
+        path = root / rel
         match = pattern.search(rel)
         if match is None or not match.group("label"):
             skipped.append(Skipped(rel, "path does not match the --labels regex"))
