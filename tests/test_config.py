@@ -15,6 +15,13 @@ def test_defaults_round_trip_through_yaml(tmp_path: Path) -> None:
     assert load_train_config(path) == config
 
 
+def test_lists_and_typed_flags() -> None:
+    config = load_train_config(overrides=["model.freeze=['network.features.*', 'regex:.*bias']"],
+                               flags={"model.init_from": "runs/a: b", "trainer.compile": True})
+    assert config.model.freeze == ["network.features.*", "regex:.*bias"]
+    assert config.model.init_from == "runs/a: b" and config.trainer.compile is True  # flags skip YAML parsing
+
+
 def test_overrides_are_typed_and_nested() -> None:
     config = load_train_config(overrides=["optim.lr=0.01", "trainer.epochs=3", "features.f_max=null"])
     assert config.optim.lr == 0.01 and config.trainer.epochs == 3 and config.features.f_max is None
@@ -26,6 +33,8 @@ def test_overrides_are_typed_and_nested() -> None:
     (["trainer.epochs=three"], "trainer.epochs: expected int"),
     (["bogus.x=1"], "unknown key bogus"),
     (["novalue"], "expected key=value"),
+    (["model.freeze=network.head"], "model.freeze: expected a list"),
+    (["model.freeze=[network.head, 3]"], r"model.freeze\[1\]: expected str"),
 ])
 def test_bad_config_is_a_clear_error(override: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

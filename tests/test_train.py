@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +12,14 @@ import pytest
 import soundfile as sf
 
 from earmark.checkpoint import load_checkpoint
+from earmark.cli import main
 from earmark.config import load_train_config
 from earmark.data.dataset import PreparedData
 from earmark.errors import EarmarkError
 from earmark.inference import Predictor
 from earmark.training.evaluate import evaluate_run
 from earmark.training.loop import train
+from earmark.training.outputs import choose_run_dir
 
 FAST = ["trainer.epochs=4", "trainer.batch_size=16", "data.window_s=0.5", "data.eval_hop_s=0.25",
         "optim.lr=0.01", "trainer.device=cpu"]
@@ -39,6 +43,40 @@ def test_run_directory_has_the_contract_files(tone_run: Path, tone_prepared: Pat
     assert test["n"] == n_test >= 12 and test["accuracy"] >= 0.9  # three clearly different tones
     assert test["accuracy_ci95"][0] <= test["accuracy"] <= test["accuracy_ci95"][1]
     assert len((tone_run / "history.csv").read_text().splitlines()) == 5
+
+
+def test_tensorboard_has_one_step_per_epoch(tone_run: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tone_run / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert tags == {"loss/train", "loss/val", "accuracy/train", "accuracy/val", "lr", "throughput/clips_per_s"}
+    history = (tone_run / "history.csv").read_text().splitlines()[1:]
+    val = [event.value for event in events.Scalars("accuracy/val")]
+    assert [event.step for event in events.Scalars("accuracy/val")] == [1, 2, 3, 4]
+    assert val == pytest.approx([float(row.split(",")[4]) for row in history], abs=1e-6)
+
+
+def test_out_folder_of_other_things_gets_a_named_run(tone_prepared: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "notes.txt").write_text("my experiments\n")
+    sets = [f"--set={item}" for item in FAST]
+    assert main(["train", str(tone_prepared), "--out", str(runs), "--epochs", "1", *sets]) == 0
+    (run,) = [path for path in runs.iterdir() if path.is_dir()]
+    assert re.fullmatch(rf"cnn-{re.escape(tone_prepared.name)}-\d{{8}}-\d{{6}}", run.name), run.name
+    assert (run / "metrics.json").is_file() and f"new run folder: {run}" in capsys.readouterr().out
+    with pytest.raises(EarmarkError, match=f"not a run directory.*e.g. {re.escape(str(run))}"):
+        choose_run_dir(runs, "cnn", tone_prepared, resume=True)
+    assert choose_run_dir(run, "cnn", tone_prepared) == run  # a run folder is itself (then --resume is needed)
+    assert choose_run_dir(tmp_path / "new", "cnn", tone_prepared) == tmp_path / "new"
+    (tmp_path / "empty").mkdir()
+    assert choose_run_dir(tmp_path / "empty", "cnn", tone_prepared) == tmp_path / "empty"
+    now = datetime(2026, 1, 2, 3, 4, 5)
+    (runs / f"mlp-{tone_prepared.name}-20260102-030405").mkdir()
+    assert choose_run_dir(runs, "mlp", tone_prepared, now=now).name == f"mlp-{tone_prepared.name}-20260102-030405-2"
 
 
 def test_predict_any_rate_and_length_agrees_with_label(tone_run: Path, tmp_path: Path) -> None:

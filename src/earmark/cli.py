@@ -33,9 +33,9 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="fail on any rejected file or leakage")
 
 
-def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `train` and `cv`."""
-    parser.add_argument("--out", type=Path, required=True, help="run directory to write")
+def _add_train_options(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """Options shared by `train`, `cv` and `sweep`."""
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
     parser.add_argument("--model", default=None, help="registered model name (see `earmark models`)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
@@ -45,6 +45,13 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
     parser.add_argument("--devices", type=int, default=None, help="number of devices (DDP when > 1)")
+    parser.add_argument("--init-from", type=Path, default=None, metavar="CKPT",
+                        help="start from a checkpoint or run directory: every weight whose name and shape match is "
+                        "loaded (a new label set gets a fresh head) and trains at optim.pretrained_lr_scale × lr")
+    parser.add_argument("--freeze", action="append", default=None, metavar="PATTERN",
+                        help="do not train parameters matching a glob ('network.features.0.*', or a module path "
+                        "such as network.features) or 'regex:PATTERN' (repeatable)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network (CPU: needs g++)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model on a prepared dataset")
     p.add_argument("data", type=Path)
-    _add_train_options(p)
+    _add_train_options(p, "run directory to write; if it is an existing folder that is not empty and not a run, "
+                       "the run goes into a new subfolder <model>-<data folder>-<YYYYmmdd-HHMMSS> (printed)")
     p.add_argument("--fold", type=int, default=None,
                    help="hold out fold K of the manifest as the test set (val carved from the other folds)")
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.ckpt")
@@ -97,11 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", help="cross-validation: one run per held-out fold or group, then mean ± std")
     p.add_argument("data", type=Path)
-    _add_train_options(p)
+    _add_train_options(p, "folder for one run per fold, cv.json and cv.csv")
     p.add_argument("--by", choices=("fold", "group"), default=None,
                    help="fold: the manifest's folds; group: leave one group out (default: fold if the manifest "
                    "has folds, else group)")
     p.set_defaults(handler=commands.cv)
+
+    p = sub.add_parser("sweep", help="hyperparameter search: one run per grid combination and seed, ranked")
+    p.add_argument("data", type=Path)
+    _add_train_options(p, "folder for one run per combination and seed, sweep.json and sweep.csv")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="config key and the values to try, e.g. optim.lr=0.01,0.003 (repeatable: all combinations)")
+    p.add_argument("--random", type=int, default=None, metavar="N",
+                   help="train N combinations drawn at random from the grid instead of all of them")
+    p.add_argument("--seeds", default=None, help="seeds per combination, e.g. 0,1,2 (default: --seed or the config's)")
+    p.add_argument("--metric", default="val_accuracy", choices=("val_accuracy", "val_balanced_accuracy",
+                                                                  "val_macro_f1"),
+                   help="validation metric that ranks the combinations (mean over seeds; default val_accuracy)")
+    p.set_defaults(handler=commands.sweep)
 
     p = sub.add_parser("predict", help="classify files of any format, rate, channels and length")
     p.add_argument("model", type=Path, help="run directory or checkpoint")

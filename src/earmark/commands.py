@@ -9,11 +9,12 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from earmark.errors import EarmarkError, NotBuiltError
 
 if TYPE_CHECKING:
+    from earmark.config import TrainConfig
     from earmark.data.prepare import PrepareOptions
     from earmark.data.presets import SourceOptions
 
@@ -84,37 +85,72 @@ def _print_prepare_summary(out: Path, report: dict, what: str = "prepared datase
         print(f"rejected by reason: {report['rejected_reasons']}", file=sys.stderr)
 
 
-def train_config(args: argparse.Namespace) -> object:
+def train_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The dedicated training flags that were given, as typed config values."""
+    flags = {"model.name": args.model, "trainer.epochs": args.epochs, "trainer.batch_size": args.batch_size,
+             "trainer.seed": args.seed, "trainer.device": args.device, "trainer.devices": args.devices,
+             "model.init_from": str(args.init_from.resolve()) if args.init_from else None,
+             "model.freeze": args.freeze, "trainer.compile": True if args.compile else None}
+    return {key: value for key, value in flags.items() if value is not None}
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
     """Config file, then --set, then the dedicated flags."""
     from earmark.config import load_train_config
 
-    flags = {"model.name": args.model, "trainer.epochs": args.epochs, "trainer.batch_size": args.batch_size,
-             "trainer.seed": args.seed, "trainer.device": args.device, "trainer.devices": args.devices}
-    overrides = list(args.overrides) + [f"{key}={value}" for key, value in flags.items() if value is not None]
-    return load_train_config(args.config, overrides)
+    return load_train_config(args.config, args.overrides, train_flags(args))
 
 
 def train(args: argparse.Namespace) -> int:
     from earmark.evaluation.report import format_summary_table
     from earmark.training.loop import train
+    from earmark.training.outputs import choose_run_dir
 
     config = train_config(args)
     command = shlex.join(["earmark", *sys.argv[1:]])
     holdout = ("fold", str(args.fold)) if args.fold is not None else None
-    metrics = train(args.data, args.out, config, resume=args.resume, command=command,  # type: ignore[arg-type]
-                    holdout=holdout)
-    print(format_summary_table(metrics))
-    print(f"run: {args.out}  (report: {args.out / 'report.html'})")
+    run_dir = choose_run_dir(args.out, config.model.name, args.data, args.resume)
+    say = _rank_zero_print()
+    if run_dir != args.out:
+        say(f"new run folder: {run_dir}")
+    metrics = train(args.data, run_dir, config, resume=args.resume, command=command, holdout=holdout, log=say)
+    say(format_summary_table(metrics))
+    say(f"run: {run_dir}  (report: {run_dir / 'report.html'})")
     return 0
+
+
+def _rank_zero_print() -> Callable[[str], None]:
+    """print in the process that talks to the user; silence in the other DDP ranks (they rerun the command)."""
+    from earmark.training.engine import is_rank_zero
+
+    return print if is_rank_zero() else lambda line: None
 
 
 def cv(args: argparse.Namespace) -> int:
     from earmark.training.cv import cross_validate, format_cv_table
 
+    say = _rank_zero_print()
     command = shlex.join(["earmark", *sys.argv[1:]])
-    summary = cross_validate(args.data, args.out, train_config(args), args.by, command)  # type: ignore[arg-type]
-    print(format_cv_table(summary))
-    print(f"cross-validation: {args.out}  (cv.json, cv.csv, one run folder per {summary['scheme']})")
+    summary = cross_validate(args.data, args.out, train_config(args), args.by, command, log=say)
+    say(format_cv_table(summary))
+    say(f"cross-validation: {args.out}  (cv.json, cv.csv, one run folder per {summary['scheme']})")
+    return 0
+
+
+def sweep(args: argparse.Namespace) -> int:
+    from earmark.config import load_train_config
+    from earmark.data.dataset import PreparedData
+    from earmark.training.sweep import format_sweep_table, parse_grid, parse_seeds, plan_sweep, run_sweep
+
+    base = load_train_config(args.config, args.overrides, train_flags(args))
+    seeds = parse_seeds(args.seeds, base.trainer.seed)
+    runs = plan_sweep(parse_grid(args.grid), seeds, PreparedData.open(args.data), args.random, args.config,
+                      args.overrides, train_flags(args))
+    say = _rank_zero_print()
+    say(f"sweep: {len(runs)} runs ({len(runs) // len(seeds)} combinations × {len(seeds)} seeds) → {args.out}")
+    summary = run_sweep(args.data, args.out, runs, args.metric, shlex.join(["earmark", *sys.argv[1:]]), log=say)
+    say(format_sweep_table(summary))
+    say(f"sweep: {args.out}  (sweep.csv, sweep.json, one run folder per combination and seed)")
     return 0
 
 

@@ -64,10 +64,11 @@ def fit_window(samples: np.ndarray, window: int, offset: int | None = None) -> n
 
 
 class TrainWindows(Dataset[tuple[torch.Tensor, int]]):
-    """One random window per clip per epoch; short clips are placed at a random offset (a free time shift)."""
+    """One random window per clip per epoch; short clips are placed at a random offset (the time shift).
+    With `shift` False, the first window of a long clip and a short clip centred (no time shift)."""
 
-    def __init__(self, data: PreparedData, rows: list[ManifestRow], window_samples: int) -> None:
-        self.data, self.rows, self.window = data, rows, window_samples
+    def __init__(self, data: PreparedData, rows: list[ManifestRow], window_samples: int, shift: bool = True) -> None:
+        self.data, self.rows, self.window, self.shift = data, rows, window_samples, shift
         self.label_index = {label: i for i, label in enumerate(data.labels)}
 
     def __len__(self) -> int:
@@ -76,7 +77,10 @@ class TrainWindows(Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         row = self.rows[index]
         slack = abs(row.num_samples - self.window)
-        shift = int(torch.randint(0, slack + 1, ()).item())  # torch RNG: seeded per run and per worker
+        if self.shift:
+            shift = int(torch.randint(0, slack + 1, ()).item())  # torch RNG: seeded per run and per worker
+        else:
+            shift = 0 if row.num_samples >= self.window else slack // 2
         if row.num_samples >= self.window:
             clip = self.data.samples(row, shift, shift + self.window)
         else:

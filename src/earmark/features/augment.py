@@ -1,11 +1,19 @@
-"""Train-only, batched augmentation on the device: random gain, additive noise, SpecAugment masks."""
+"""Train-only, batched augmentation on the device: random gain, additive noise (white, pink or crops of
+background recordings), mixup, frequency/time stretch and SpecAugment masks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 from torch import nn
 
 from earmark.config import AugmentConfig
+from earmark.errors import ConfigError
+
+NOISE_COLORS = ("white", "pink")
+MAX_NOISE_S = 1800.0  # background recordings kept in memory for noise crops (30 min)
 
 
 class Augment(nn.Module):
@@ -13,10 +21,20 @@ class Augment(nn.Module):
 
     def __init__(self, config: AugmentConfig) -> None:
         super().__init__()
+        if config.noise_color not in NOISE_COLORS:
+            raise ConfigError(f"augment.noise_color {config.noise_color!r}: choose one of {', '.join(NOISE_COLORS)}")
         self.config = config
+        self.noise_bank: torch.Tensor | None = None  # background recordings end to end, when noise_dir is set
+
+    def load_noise(self, sample_rate: int) -> str:
+        """Read `noise_dir` into memory at `sample_rate` (training only; never stored with the model)."""
+        if self.config.noise_dir is None:
+            return f"{self.config.noise_color} noise"
+        self.noise_bank = torch.from_numpy(read_noise_bank(Path(self.config.noise_dir), sample_rate))
+        return f"noise from {self.config.noise_dir} ({self.noise_bank.numel() / sample_rate:.0f} s)"
 
     def waveform(self, wave: torch.Tensor) -> torch.Tensor:  # [B, S]
-        """Random gain and white noise at a random SNR, per example."""
+        """Random gain and additive noise at a random SNR, per example."""
         if not self.training:
             return wave
         cfg = self.config
@@ -27,10 +45,24 @@ class Augment(nn.Module):
         if cfg.noise_snr_db is not None and cfg.noise_prob > 0:
             snr_db = cfg.noise_snr_db + 20 * torch.rand(batch, 1, device=wave.device)
             power = wave.pow(2).mean(dim=1, keepdim=True).clamp(min=1e-10)
-            noise = torch.randn_like(wave) * torch.sqrt(power / torch.pow(10.0, snr_db / 10))
+            noise = self._noise(wave)
+            noise_power = noise.pow(2).mean(dim=1, keepdim=True).clamp(min=1e-10)
+            noise = noise * torch.sqrt(power / noise_power / torch.pow(10.0, snr_db / 10))
             apply = (torch.rand(batch, 1, device=wave.device) < cfg.noise_prob).to(wave.dtype)
             wave = wave + apply * noise
         return wave
+
+    def _noise(self, wave: torch.Tensor) -> torch.Tensor:
+        """Unscaled noise shaped like `wave`: random crops of the bank, or white/pink."""
+        if self.noise_bank is not None:
+            bank = self.noise_bank.to(wave.device, wave.dtype)
+            span = wave.shape[1]
+            if bank.numel() < span:
+                bank = bank.repeat(span // bank.numel() + 1)
+            starts = torch.randint(0, bank.numel() - span + 1, (wave.shape[0], 1), device=wave.device)
+            return bank[starts + torch.arange(span, device=wave.device)]
+        white = torch.randn_like(wave)
+        return pink(white) if self.config.noise_color == "pink" else white
 
     def features(self, features: torch.Tensor) -> torch.Tensor:  # [B, 1, F, T], normalised
         """Random frequency/time stretch, then SpecAugment masks (zero is the normalised mean)."""
@@ -41,6 +73,50 @@ class Augment(nn.Module):
             features = _warp(features, cfg.warp_freq, cfg.warp_time)
         features = _mask(features, cfg.freq_masks, cfg.freq_mask_width, axis=2)
         return _mask(features, cfg.time_masks, cfg.time_mask_width, axis=3)
+
+
+def pink(white: torch.Tensor) -> torch.Tensor:
+    """1/f noise from white noise `[B, S]`: the spectrum scaled by 1/sqrt(f) (DC removed)."""
+    spectrum = torch.fft.rfft(white, dim=-1)
+    bins = torch.arange(spectrum.shape[-1], device=white.device, dtype=white.dtype)
+    spectrum = spectrum * torch.where(bins > 0, bins.clamp(min=1).rsqrt(), torch.zeros_like(bins))
+    return torch.fft.irfft(spectrum, n=white.shape[-1], dim=-1)
+
+
+def mixup(wave: torch.Tensor, target: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor,
+                                                                          torch.Tensor, float]:
+    """Mix each example with another of the batch (Zhang et al., "mixup", ICLR 2018).
+
+    Returns the mixed waves, both targets and the weight `lam` of the first; the loss is
+    `lam * loss(target_a) + (1 - lam) * loss(target_b)`.
+    """
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())  # torch's seeded RNG: resumable
+    order = torch.randperm(wave.shape[0]).to(wave.device)
+    return lam * wave + (1 - lam) * wave[order], target, target[order], lam
+
+
+def read_noise_bank(folder: Path, sample_rate: int) -> np.ndarray:
+    """Every readable recording under `folder`, mono at `sample_rate`, end to end (up to MAX_NOISE_S)."""
+    from earmark.audio.decode import load_mono
+    from earmark.data.sources import audio_files
+    from earmark.errors import DecodeError
+
+    if not folder.is_dir():
+        raise ConfigError(f"augment.noise_dir {folder}: not a folder")
+    pieces: list[np.ndarray] = []
+    held = 0
+    for path in audio_files(folder):
+        try:
+            mono, _ = load_mono(path, sample_rate)
+        except DecodeError:
+            continue  # an unreadable background file is not worth stopping training for
+        pieces.append(mono / max(float(np.abs(mono).max()), 1e-6))
+        held += mono.size
+        if held >= MAX_NOISE_S * sample_rate:
+            break
+    if not pieces:
+        raise ConfigError(f"augment.noise_dir {folder}: no readable audio files in it")
+    return np.concatenate(pieces).astype(np.float32)
 
 
 def _warp(features: torch.Tensor, max_freq: float, max_time: float) -> torch.Tensor:

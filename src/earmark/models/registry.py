@@ -9,7 +9,7 @@ from typing import Any
 from torch import nn
 
 from earmark.errors import ConfigError
-from earmark.models import baselines, bcresnet, cnn, mlp, recurrent, transformer, vgg
+from earmark.models import baselines, bcresnet, cnn, mlp, recurrent, tcresnet, transformer, vgg
 
 DEFAULT_MODEL = "cnn"
 
@@ -28,7 +28,7 @@ class ModelSpec:
 def _specs() -> dict[str, ModelSpec]:
     """Every family's table of variants, in one dict (built on demand: no import side effects)."""
     specs: dict[str, ModelSpec] = {}
-    for module in (baselines, bcresnet, cnn, mlp, recurrent, transformer, vgg):
+    for module in (baselines, bcresnet, cnn, mlp, recurrent, tcresnet, transformer, vgg):
         family = module.__name__.rsplit(".", 1)[-1]
         for name, description, options in module.VARIANTS:
             specs[name] = ModelSpec(name, family, description, module.build, dict(options))

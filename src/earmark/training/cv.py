@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +10,10 @@ from typing import Any
 from earmark.config import TrainConfig
 from earmark.data.dataset import PreparedData
 from earmark.fileio import write_csv_atomic, write_json_atomic
+from earmark.training.engine import is_rank_zero
 from earmark.training.folds import fold_keys
 from earmark.training.loop import train
+from earmark.training.outputs import finished_metrics, safe_name
 
 # two-sided 95% Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -27,9 +28,9 @@ def cross_validate(data_dir: Path, out: Path, config: TrainConfig, scheme: str |
     keys, _ = fold_keys(data, scheme)
     results = []
     for number, key in enumerate(keys, start=1):
-        run = out / f"{scheme}-{_safe(key)}"
+        run = out / f"{scheme}-{safe_name(key)}"
         log(f"[{number}/{len(keys)}] held-out {scheme} {key} → {run}")
-        metrics = _finished(run)
+        metrics = finished_metrics(run)
         if metrics is None:
             metrics = train(data_dir, run, config, resume=(run / "checkpoints" / "last.ckpt").exists(),
                             command=command, log=lambda line: log("      " + line), holdout=(scheme, key))
@@ -37,9 +38,10 @@ def cross_validate(data_dir: Path, out: Path, config: TrainConfig, scheme: str |
         results.append({"fold": key, "n": test["n"], "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
                         "balanced_accuracy": test["balanced_accuracy"]})
     summary = summarise(results, scheme)
-    write_json_atomic(out / "cv.json", summary)
-    write_csv_atomic(out / "cv.csv", ["fold", "n", "accuracy", "balanced_accuracy", "macro_f1"],
-                     [[r["fold"], r["n"], r["accuracy"], r["balanced_accuracy"], r["macro_f1"]] for r in results])
+    if is_rank_zero():
+        write_json_atomic(out / "cv.json", summary)
+        write_csv_atomic(out / "cv.csv", ["fold", "n", "accuracy", "balanced_accuracy", "macro_f1"],
+                         [[r["fold"], r["n"], r["accuracy"], r["balanced_accuracy"], r["macro_f1"]] for r in results])
     return summary
 
 
@@ -65,15 +67,3 @@ def format_cv_table(summary: dict[str, Any]) -> str:
     lines.append(f"{'mean ± std':<16} {summary['n_clips']:>5}  {acc['mean']:.3f} ± {acc['std']:.3f}"
                  f" (95% CI {acc['ci95'][0]:.3f}–{acc['ci95'][1]:.3f}); macro-F1 {f1['mean']:.3f} ± {f1['std']:.3f}")
     return "\n".join(lines)
-
-
-def _finished(run: Path) -> dict[str, Any] | None:
-    """metrics.json of a fold that already finished."""
-    try:
-        return dict(json.loads((run / "metrics.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return None
-
-
-def _safe(key: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)

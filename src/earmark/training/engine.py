@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from earmark.classifier import AudioClassifier
 from earmark.config import TrainerConfig
 from earmark.errors import ConfigError
 
@@ -25,8 +26,35 @@ def make_fabric(config: TrainerConfig) -> Any:
         raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or auto")
     accelerator = "cuda" if config.device == "cuda" or (config.device == "auto" and cuda) else "cpu"
     fabric = Fabric(accelerator=accelerator, devices=config.devices, precision=_precision(config, accelerator))
+    # devices > 1: DDP (gloo on CPU, NCCL on GPUs); Fabric's launcher reruns the command once per extra rank
     fabric.launch()
     return fabric
+
+
+def is_rank_zero() -> bool:
+    """True in the process that talks to the user (rank 0 of a DDP run, or the only process)."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0)) == 0
+
+
+def compile_network(model: AudioClassifier, window: int, device: torch.device) -> None:
+    """torch.compile `model.network` in place, then compile once now so a failure stops the run before training.
+
+    The probe runs in eval mode without gradients: it consumes no random numbers and updates no statistics.
+    """
+    model.network.compile()
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, window, device=device))
+    except (RuntimeError, OSError) as exc:  # InductorError & co.: a missing or broken compiler, not our bug
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"--compile: torch.compile failed ({first[:200]}); install a C++ compiler (g++) "
+                          "or train without --compile") from None
+    finally:
+        model.train(was_training)
 
 
 def _precision(config: TrainerConfig, accelerator: str) -> Any:

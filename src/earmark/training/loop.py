@@ -16,12 +16,16 @@ from earmark.checkpoint import build_model, load_checkpoint, save_checkpoint
 from earmark.classifier import AudioClassifier
 from earmark.config import TrainConfig
 from earmark.data.dataset import PreparedData, TrainWindows, fit_window
+from earmark.data.manifest import ManifestRow
 from earmark.evaluation.runner import score_clips
+from earmark.features.augment import mixup
 from earmark.training.data_checks import check_splits, class_weights
-from earmark.training.engine import make_fabric, seed_everything
+from earmark.training.engine import compile_network, make_fabric, seed_everything
 from earmark.training.folds import hold_out
 from earmark.training.optim import build_optimizer, build_scheduler
-from earmark.training.outputs import RunFiles, finish_run, start_run
+from earmark.training.outputs import RunFiles, check_run_dir, finish_run, start_run
+from earmark.training.scalars import ScalarLog
+from earmark.training.transfer import describe, freeze, freeze_note, parameter_groups, warm_start
 
 Log = Callable[[str], None]
 
@@ -37,66 +41,155 @@ class TrainState:
     seconds: float = 0.0
 
 
+@dataclass
+class Setup:
+    """The model and everything that trains it, restored or fresh, before Fabric wraps it."""
+
+    model: AudioClassifier
+    loader: Any  # Fabric's DataLoader (a DistributedSampler shard under DDP)
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    pretrained: list[str]  # parameters loaded by model.init_from (trained at the pretrained rate)
+    state: TrainState
+
+
 def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = False, command: str = "",
           log: Log = print, holdout: tuple[str, str] | None = None) -> dict[str, Any]:
     """Train on a prepared dataset into `run_dir`; returns the final metrics (also in metrics.json).
 
     `holdout` = (scheme, key) makes fold or group `key` the test set, with val carved from the rest.
+    With several devices every rank returns rank 0's metrics; only rank 0 writes files or logs.
     """
     data = PreparedData.open(data_dir)
     if holdout is not None:
         data = hold_out(data, holdout[1], holdout[0], config.trainer.seed)
     rows = check_splits(data)
-    files = start_run(run_dir, data_dir, data, config, command, resume, holdout)
-    if config.trainer.threads:
-        torch.set_num_threads(config.trainer.threads)
+    saved = _saved_state(check_run_dir(run_dir, resume), resume)
     seed_everything(config.trainer.seed)
-    fabric = make_fabric(config.trainer)
-    window = round(config.data.window_s * data.sample_rate)
+    model, pretrained, notes = _build_model(config, data, rows["train"], saved)  # config errors stop here
+    fabric = make_fabric(config.trainer)  # DDP: every rank reruns the command up to here; nothing written yet
+    if config.trainer.threads:  # after the launch, which sets cores / ranks threads per DDP process
+        torch.set_num_threads(config.trainer.threads)
+    files = RunFiles(Path(fabric.broadcast(str(run_dir))))  # rank 0's folder, should ranks have named it apart
+    log = log if fabric.is_global_zero else _silent
+    if fabric.is_global_zero:
+        start_run(files.root, data_dir, data, config, command, holdout)
+    fabric.barrier()
+    setup = _set_up(fabric, model, pretrained, saved, data, rows["train"], config)
+    weights, balance_note = class_weights(rows["train"], data.labels)
+    for line in [*notes, f"train: {len(rows['train'])} clips, val: {len(rows['val'])}, test: {len(rows['test'])}; "
+                 f"{len(data.labels)} classes; {balance_note}"]:
+        log(line)
+    criterion = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.optim.label_smoothing)
+    _fit(fabric, files, setup, criterion, data, rows, config, log)
+    metrics = None
+    if fabric.is_global_zero:
+        best = load_checkpoint(files.best)
+        metrics = finish_run(files, best, data, rows, config, setup.state.history, setup.state.seconds, log)
+    return dict(fabric.broadcast(metrics))
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0."""
+
+
+def _saved_state(files: RunFiles, resume: bool) -> dict[str, Any] | None:
+    """The contents of last.ckpt when resuming a run that has one."""
+    return load_checkpoint(files.last).state if resume and files.last.is_file() else None
+
+
+def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[ManifestRow],
+                 saved: dict[str, Any] | None) -> tuple[AudioClassifier, list[str], list[str]]:
+    """The model with its starting weights and frozen layers; also the pretrained parameters and log lines.
+
+    Starting weights: last.ckpt when resuming, else `model.init_from` where names and shapes fit, else fresh.
+    """
     model = build_model(config, data.labels, data.sample_rate)
+    notes, pretrained, start = [], [], None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        pretrained = list(saved.get("pretrained", []))
+    elif config.model.init_from:
+        start = warm_start(model, Path(config.model.init_from), config, data.labels, data.sample_rate)
+        pretrained = start.pretrained
+        notes.append(describe(start, Path(config.model.init_from)))
+    if saved is None and (start is None or not start.kept_statistics):
+        fit_normalizer(model, data, train_rows, round(config.data.window_s * data.sample_rate))
+    frozen = freeze(model, config.model.freeze)
+    if frozen:
+        notes.append(freeze_note(frozen, model))
+    noise = model.augment.load_noise(data.sample_rate)  # a bad noise_dir stops here, before anything is written
+    if config.augment.noise_snr_db is not None:
+        notes.append(f"augmentation: {noise}" + (f", mixup alpha {config.augment.mixup_alpha}"
+                                                 if config.augment.mixup_alpha > 0 else ""))
+    return model, pretrained, notes
+
+
+def _set_up(fabric: Any, model: AudioClassifier, pretrained: list[str], saved: dict[str, Any] | None,
+            data: PreparedData, train_rows: list[ManifestRow], config: TrainConfig) -> Setup:
+    """Loader, optimiser and schedule around the model: restored from last.ckpt or fresh."""
     generator = torch.Generator().manual_seed(config.trainer.seed)
-    dataset = TrainWindows(data, rows["train"], window)
+    dataset = TrainWindows(data, train_rows, round(config.data.window_s * data.sample_rate),
+                           shift=config.augment.time_shift)
     loader = DataLoader(dataset, batch_size=config.trainer.batch_size, shuffle=True, generator=generator,
                         drop_last=len(dataset) > config.trainer.batch_size, num_workers=config.data.num_workers)
-    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], config.optim)
+    loader = fabric.setup_dataloaders(loader)  # first, so the schedule counts this rank's steps
+    optimizer = build_optimizer(parameter_groups(model, pretrained, config.optim), config.optim)
     scheduler = build_scheduler(optimizer, config.optim, len(loader), config.trainer.epochs)
-    state = _restore(files, model, optimizer, scheduler, generator) if resume else None
-    if state is None:
-        state = TrainState()
-        fit_normalizer(model, data, rows["train"], window)
-    weights, balance_note = class_weights(rows["train"], data.labels)
-    log(f"train: {len(rows['train'])} clips, val: {len(rows['val'])}, test: {len(rows['test'])}; "
-        f"{len(data.labels)} classes; {balance_note}")
-    criterion = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.optim.label_smoothing)
-    fabric_model, optimizer = fabric.setup(model, optimizer)
-    loader = fabric.setup_dataloaders(loader)
-    for epoch in range(state.epoch, config.trainer.epochs):
-        start = time.perf_counter()
-        train_loss, train_acc, clips = _train_epoch(fabric, fabric_model, loader, optimizer, scheduler,
-                                                    criterion.to(fabric.device), config.optim.grad_clip)
-        val = score_clips(fabric_model, data, rows["val"], data.labels, config.data,
-                          config.trainer.batch_size, fabric.device)
-        seconds = time.perf_counter() - start
-        record = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_acc,
-                  "val_loss": val.loss, "val_accuracy": float(np.mean(val.probs.argmax(1) == val.y_true)),
-                  "lr": float(scheduler.get_last_lr()[0]), "seconds": seconds, "clips_per_s": clips / seconds}
-        _end_epoch(fabric, files, model, optimizer, scheduler, generator, config, data, state, record, log)
-        if _should_stop(state, config):
-            log(f"early stop: no improvement of {config.trainer.monitor} for {config.trainer.patience} epochs")
-            break
-    best = load_checkpoint(files.best)
-    return finish_run(files, best, data, rows, config, state.history, state.seconds, log)
+    state = _restore(saved, optimizer, scheduler, generator) if saved is not None else TrainState()
+    if hasattr(loader, "_num_iter_calls"):  # Fabric numbers DistributedSampler epochs by this count: resume it
+        loader._num_iter_calls = state.epoch
+    return Setup(model, loader, optimizer, scheduler, generator, pretrained, state)
+
+
+def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module, data: PreparedData,
+         rows: dict[str, list[ManifestRow]], config: TrainConfig, log: Log) -> None:
+    """The epoch loop; rank 0 writes checkpoints, history.csv and the TensorBoard scalars."""
+    fabric_model, optimizer = fabric.setup(setup.model, setup.optimizer)
+    if config.trainer.compile:
+        compile_network(setup.model, round(config.data.window_s * data.sample_rate), fabric.device)
+    criterion = criterion.to(fabric.device)
+    scalars = ScalarLog(files.tensorboard, setup.state.epoch) if fabric.is_global_zero else None
+    try:
+        for _ in range(setup.state.epoch, config.trainer.epochs):
+            start = time.perf_counter()
+            loss, accuracy, clips = _train_epoch(fabric, fabric_model, setup.loader, optimizer, setup.scheduler,
+                                                 criterion, config.optim.grad_clip, config.augment.mixup_alpha)
+            val = score_clips(fabric_model, data, rows["val"], data.labels, config.data,
+                              config.trainer.batch_size, fabric.device)
+            seconds = time.perf_counter() - start
+            record = {"epoch": setup.state.epoch + 1, "train_loss": loss, "train_accuracy": accuracy,
+                      "val_loss": val.loss, "val_accuracy": float(np.mean(val.probs.argmax(1) == val.y_true)),
+                      "lr": float(max(setup.scheduler.get_last_lr())), "seconds": seconds,
+                      "clips_per_s": clips / seconds}
+            record = fabric.broadcast(record)  # every rank acts on rank 0's numbers: same best, same stop
+            _end_epoch(fabric, files, setup, config, data, record, scalars, log)
+            if _should_stop(setup.state, config):
+                log(f"early stop: no improvement of {config.trainer.monitor} for {config.trainer.patience} epochs")
+                break
+    finally:
+        if scalars is not None:
+            scalars.close()
 
 
 def _train_epoch(fabric: Any, model: torch.nn.Module, loader: Any, optimizer: torch.optim.Optimizer,
-                 scheduler: Any, criterion: torch.nn.Module, grad_clip: float | None) -> tuple[float, float, int]:
-    """One pass over the training windows; returns mean loss, accuracy and the number of clips seen."""
+                 scheduler: Any, criterion: torch.nn.Module, grad_clip: float | None,
+                 mixup_alpha: float = 0.0) -> tuple[float, float, int]:
+    """One pass over the training windows; returns mean loss, accuracy and the number of clips seen (all ranks).
+    With mixup, accuracy counts agreement with the dominant clip of each mix."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for wave, target in loader:
         optimizer.zero_grad(set_to_none=True)
-        logits = model(wave)
-        loss = criterion(logits.float(), target)
+        if mixup_alpha > 0:
+            wave, target, other, lam = mixup(wave, target, mixup_alpha)
+            logits = model(wave)
+            loss = lam * criterion(logits.float(), target) + (1 - lam) * criterion(logits.float(), other)
+            target = target if lam >= 0.5 else other
+        else:
+            logits = model(wave)
+            loss = criterion(logits.float(), target)
         fabric.backward(loss)
         if grad_clip:
             fabric.clip_gradients(model, optimizer, max_norm=grad_clip)
@@ -105,11 +198,14 @@ def _train_epoch(fabric: Any, model: torch.nn.Module, loader: Any, optimizer: to
         total_loss += loss.item() * target.shape[0]
         correct += int((logits.argmax(1) == target).sum().item())
         seen += target.shape[0]
-    return total_loss / max(seen, 1), correct / max(seen, 1), seen
+    totals = torch.tensor([total_loss, correct, seen], dtype=torch.float64, device=fabric.device)
+    loss_sum, right, clips = fabric.all_reduce(totals, reduce_op="sum").tolist()  # every rank's share
+    return loss_sum / max(clips, 1), right / max(clips, 1), int(clips)
 
 
 @torch.no_grad()
-def fit_normalizer(model: AudioClassifier, data: PreparedData, rows: list, window: int, limit: int = 2000) -> None:
+def fit_normalizer(model: AudioClassifier, data: PreparedData, rows: list[ManifestRow], window: int,
+                   limit: int = 2000) -> None:
     """Estimate per-frequency feature statistics on (up to `limit`) training clips, centred windows."""
     if model.normalizer.mode != "dataset":
         return
@@ -121,10 +217,10 @@ def fit_normalizer(model: AudioClassifier, data: PreparedData, rows: list, windo
     model.normalizer.fit(batches)
 
 
-def _end_epoch(fabric: Any, files: RunFiles, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               scheduler: Any, generator: torch.Generator, config: TrainConfig, data: PreparedData,
-               state: TrainState, record: dict[str, float], log: Log) -> None:
-    """Record the epoch, keep the best weights, write last.ckpt (only rank 0 writes)."""
+def _end_epoch(fabric: Any, files: RunFiles, setup: Setup, config: TrainConfig, data: PreparedData,
+               record: dict[str, float], scalars: ScalarLog | None, log: Log) -> None:
+    """Record the epoch, keep the best weights, write last.ckpt, history and scalars (only rank 0 writes)."""
+    state = setup.state
     state.epoch = int(record["epoch"])
     state.seconds += record["seconds"]
     state.history.append(record)
@@ -139,27 +235,26 @@ def _end_epoch(fabric: Any, files: RunFiles, model: torch.nn.Module, optimizer: 
     if not fabric.is_global_zero:
         return
     extra = {"epoch": state.epoch, "best": state.best, "best_epoch": state.best_epoch, "history": state.history,
-             "seconds_train": state.seconds, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "rng_torch": torch.get_rng_state(), "rng_loader": generator.get_state()}
+             "seconds_train": state.seconds, "optimizer": setup.optimizer.state_dict(),
+             "scheduler": setup.scheduler.state_dict(), "rng_torch": torch.get_rng_state(),
+             "rng_loader": setup.generator.get_state(), "pretrained": setup.pretrained}
     if improved:
-        save_checkpoint(files.best, model, config, data.labels, data.sample_rate, **extra)
-    save_checkpoint(files.last, model, config, data.labels, data.sample_rate, **extra)
+        save_checkpoint(files.best, setup.model, config, data.labels, data.sample_rate, **extra)
+    save_checkpoint(files.last, setup.model, config, data.labels, data.sample_rate, **extra)
     files.write_history(state.history)
+    if scalars is not None:
+        scalars.add(record)
 
 
-def _restore(files: RunFiles, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-             generator: torch.Generator) -> TrainState | None:
-    """Continue from last.ckpt: weights, optimiser, schedule, RNG states and history."""
-    if not files.last.is_file():
-        return None
-    state = load_checkpoint(files.last).state
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng_torch"])
-    generator.set_state(state["rng_loader"])
-    return TrainState(state["epoch"], state["best"], state["best_epoch"], list(state["history"]),
-                      state["seconds_train"])
+def _restore(saved: dict[str, Any], optimizer: torch.optim.Optimizer, scheduler: Any,
+             generator: torch.Generator) -> TrainState:
+    """Continue from last.ckpt (weights already loaded): optimiser, schedule, RNG states and history."""
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    torch.set_rng_state(saved["rng_torch"])
+    generator.set_state(saved["rng_loader"])
+    return TrainState(saved["epoch"], saved["best"], saved["best_epoch"], list(saved["history"]),
+                      saved["seconds_train"])
 
 
 def _should_stop(state: TrainState, config: TrainConfig) -> bool:

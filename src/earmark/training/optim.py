@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -13,8 +14,9 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "constant")
 
 
-def build_optimizer(params: list[torch.nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD with momentum, with the configured weight decay."""
+def build_optimizer(params: list[torch.nn.Parameter] | list[dict[str, Any]],
+                    config: OptimConfig) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD with momentum, with the configured weight decay; `params` may be parameter groups."""
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "adam":

@@ -8,6 +8,7 @@ import platform
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ class RunFiles:
     def last(self) -> Path:
         return self.root / "checkpoints" / "last.ckpt"
 
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
     def write_history(self, history: list[dict[str, float]]) -> None:
         rows = [[_round(h.get(c, "")) for c in HISTORY_COLUMNS] for h in history]
         write_csv_atomic(self.root / "history.csv", HISTORY_COLUMNS, rows)
@@ -49,13 +54,45 @@ def _round(value: Any) -> Any:
     return round(value, 6) if isinstance(value, float) else value
 
 
-def start_run(run_dir: Path, data_dir: Path, data: PreparedData, config: TrainConfig, command: str,
-              resume: bool, holdout: tuple[str, str] | None = None) -> RunFiles:
-    """Create the run directory and record the resolved config and provenance."""
+def is_run_dir(path: Path) -> bool:
+    """A folder `earmark train` has written to (config.yaml or checkpoints/)."""
+    return (path / "config.yaml").is_file() or (path / "checkpoints").is_dir()
+
+
+def choose_run_dir(out: Path, model: str, data_dir: Path, resume: bool = False,
+                   now: datetime | None = None) -> Path:
+    """`out` itself, or a new `<model>-<data folder>-<YYYYmmdd-HHMMSS>` inside it when `out` is a folder of
+    other things (exists, is not empty and is not a run directory)."""
+    if not out.is_dir() or is_run_dir(out) or not any(out.iterdir()):
+        return out
+    if resume:
+        runs = sorted((path for path in out.iterdir() if is_run_dir(path)), key=lambda p: p.stat().st_mtime)
+        raise EarmarkError(f"{out}: not a run directory; pass the run folder itself with --resume"
+                           + (f", e.g. {runs[-1]} (the latest)" if runs else ""))
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = out / safe_name(f"{model}-{data_dir.resolve().name}-{stamp}")
+    run, number = base, 1
+    while run.exists():  # two runs started in the same second
+        number += 1
+        run = base.with_name(f"{base.name}-{number}")
+    return run
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> RunFiles:
+    """Refuse to overwrite a run unless resuming (checked before anything is written or launched)."""
     files = RunFiles(run_dir)
     if not resume and files.last.exists():
         raise EarmarkError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
+    return files
+
+
+def start_run(run_dir: Path, data_dir: Path, data: PreparedData, config: TrainConfig, command: str,
+              holdout: tuple[str, str] | None = None) -> RunFiles:
+    """Create the run directory and record the resolved config and provenance (rank 0 only)."""
+    files = RunFiles(run_dir)
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for stale in [*run_dir.glob(".*.tmp"), *(run_dir / "checkpoints").glob(".*.tmp")]:
+        stale.unlink()  # a killed process's unfinished atomic write: never renamed, never read
     write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
     write_json_atomic(run_dir / "run.json", {
         "command": command, "data": str(data_dir.resolve()), "manifest_sha256": _sha256(data_dir / "manifest.csv"),
@@ -102,6 +139,19 @@ def _split_protocol(data_dir: Path) -> str:
         return str(json.loads((data_dir / "report.json").read_text(encoding="utf-8")).get("split_protocol", "–"))
     except (OSError, ValueError):
         return "–"
+
+
+def finished_metrics(run: Path) -> dict[str, Any] | None:
+    """metrics.json of a run that finished, or None."""
+    try:
+        return dict(json.loads((run / "metrics.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
+def safe_name(text: str) -> str:
+    """`text` as a folder name: letters, digits and -_. kept, anything else becomes _."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
 
 
 def finish_run(files: RunFiles, best: LoadedModel, data: PreparedData, rows: dict[str, list[ManifestRow]],

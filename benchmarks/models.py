@@ -1,0 +1,117 @@
+"""Every registered model on FSDD: official-split test accuracy, parameters and training time, in one table;
+then leave-one-speaker-out cross-validation of the default model against the `logreg` baseline.
+
+Protocols (both printed with n):
+- official split: takes 0-4 of every speaker and digit are the test set (n = 300), the rest train, with a
+  10% validation set carved from train (grouped, stratified); speakers are shared between train and test;
+- leave-one-speaker-out: 6 folds, each speaker in turn is the whole test set (about 500 clips), val carved
+  from the other speakers; nobody in the test set was heard in training.
+
+Every model trains with the default configuration for the same number of epochs, on this machine's CPU
+cores, one after another in this process; training times are comparable within one run only.
+
+    python benchmarks/models.py [--fsdd ../shared/data/fsdd] [--epochs 15] [--models cnn,logreg]
+                                [--loso default|MODELS] [--json results.json] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FSDD = ROOT.parent / "shared" / "data" / "fsdd"
+SPEAKER_GROUP = r"regex:_(?P<group>[a-z]+)_"
+
+
+def prepare_fsdd(fsdd: Path, out: Path, by_speaker: bool = False, takes: int | None = None) -> Path:
+    """FSDD prepared at 16 kHz with the fsdd preset (official split), or grouped by speaker for LOSO."""
+    from earmark.data.prepare import PrepareOptions, prepare
+    from earmark.data.presets import source_options
+
+    source = fsdd
+    if takes is not None:  # a small, still balanced subset: takes 0..takes-1 of every digit and speaker
+        source = out.with_name(out.name + "-source") / "recordings"
+        source.mkdir(parents=True)
+        for path in sorted((fsdd / "recordings").glob("*.wav")):
+            if int(path.stem.rsplit("_", 1)[1]) < takes:
+                (source / path.name).symlink_to(path.resolve())
+        source = source.parent
+    options = source_options("fsdd", group=SPEAKER_GROUP if by_speaker else None)
+    prepare(source, out, options.spec, PrepareOptions(split=options.split))
+    return out
+
+
+def train_one(data: Path, run: Path, model: str, epochs: int) -> dict[str, Any]:
+    """Train `model` with the default config; its metrics plus parameters and seconds."""
+    from earmark.config import load_train_config
+    from earmark.models import count_parameters, create_model
+    from earmark.training.loop import train
+
+    config = load_train_config(overrides=[f"model.name={model}", f"trainer.epochs={epochs}"])
+    start = time.perf_counter()
+    metrics = train(data, run, config, log=lambda _: None)
+    params = count_parameters(create_model(model, 10, config.features.n_mels))
+    return {"model": model, "params": params, "test": metrics["test"]["accuracy"],
+            "ci": metrics["test"]["accuracy_ci95"], "n": metrics["test"]["n"],
+            "seconds_train": metrics["seconds_train"], "seconds_total": time.perf_counter() - start}
+
+
+def loso(data: Path, out: Path, model: str, epochs: int) -> dict[str, Any]:
+    """Leave-one-speaker-out cross-validation summary of `model`."""
+    from earmark.config import load_train_config
+    from earmark.training.cv import cross_validate
+
+    config = load_train_config(overrides=[f"model.name={model}", f"trainer.epochs={epochs}"])
+    return cross_validate(data, out, config, "group", "", log=lambda _: None)
+
+
+def main() -> None:
+    from earmark.models import list_models
+    from earmark.models.registry import DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--fsdd", type=Path, default=DEFAULT_FSDD)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--models", default=None, help="comma-separated (default: every registered model)")
+    parser.add_argument("--loso", default=None, help="also leave-one-speaker-out for these models (comma-separated; "
+                        "'default': the default model and logreg)")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here too")
+    parser.add_argument("--quick", action="store_true", help="600 files, 1 epoch, 2 models (used by a test)")
+    args = parser.parse_args()
+    takes = 10 if args.quick else None
+    epochs = 1 if args.quick else args.epochs
+    names = args.models.split(",") if args.models else [spec.name for spec in list_models()]
+    names = ["majority", DEFAULT_MODEL] if args.quick else names
+    results: dict[str, Any] = {"epochs": epochs, "models": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = prepare_fsdd(args.fsdd, Path(tmp) / "official", takes=takes)
+        print(f"FSDD official split (test = takes 0-4), {epochs} epochs each, default config, 16 kHz log-mel")
+        print("| model | parameters | test accuracy [95% CI] | n | train time (s) |\n|---|---:|---|---:|---:|")
+        for name in names:
+            row = train_one(data, Path(tmp) / name, name, epochs)
+            results["models"].append(row)
+            print(f"| {name} | {row['params']:,} | {row['test']:.3f} [{row['ci'][0]:.3f}, {row['ci'][1]:.3f}] | "
+                  f"{row['n']} | {row['seconds_train']:.0f} |", flush=True)
+        if args.loso:
+            grouped = prepare_fsdd(args.fsdd, Path(tmp) / "by-speaker", by_speaker=True, takes=takes)
+            results["loso"] = {}
+            for name in [DEFAULT_MODEL, "logreg"] if args.loso == "default" else args.loso.split(","):
+                summary = loso(grouped, Path(tmp) / f"loso-{name}", name, epochs)
+                results["loso"][name] = summary
+                folds = ", ".join(f"{f['fold']} {f['accuracy']:.3f} (n {f['n']})" for f in summary["folds"])
+                acc = summary["accuracy"]
+                print(f"leave-one-speaker-out, {name}: {acc['mean']:.3f} ± {acc['std']:.3f} "
+                      f"(95% CI {acc['ci95'][0]:.3f}–{acc['ci95'][1]:.3f}) over {summary['n_folds']} speakers, "
+                      f"n = {summary['n_clips']}: {folds}",
+                      flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
