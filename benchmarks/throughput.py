@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -111,6 +112,7 @@ def time_to_accuracy(data: Path, out: Path, budgets: list[int]) -> list[dict[str
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT))  # run as a script: make the sibling benchmark importable
     from benchmarks.models import prepare_fsdd
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

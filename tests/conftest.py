@@ -9,6 +9,9 @@ import pytest
 import soundfile as sf
 
 TONE_CLASSES = {"low": 300.0, "mid": 900.0, "high": 2400.0}
+# A few seconds of real training on the tone corpus: 0.5-s windows, 4 epochs, CPU.
+FAST_TRAIN = ["trainer.epochs=4", "trainer.batch_size=16", "data.window_s=0.5", "data.eval_hop_s=0.25",
+              "optim.lr=0.01", "trainer.device=cpu"]
 
 
 def write_tone(path: Path, freq: float, seconds: float, rate: int, rng: np.random.Generator,
@@ -47,3 +50,14 @@ def tone_prepared(tone_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -
     spec = LabelSpec(labels="folder", group=r"regex:(?P<group>spk\d+)_")
     prepare(tone_corpus, out, spec, PrepareOptions(sample_rate=16000, split="50/25/25", seed=0, workers=1))
     return out
+
+
+@pytest.fixture(scope="session")
+def tone_run(tone_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One trained run shared by the training, prediction and export tests (treat it as read-only)."""
+    from earmark.config import load_train_config
+    from earmark.training.loop import train
+
+    run = tmp_path_factory.mktemp("run")
+    train(tone_prepared, run, load_train_config(overrides=FAST_TRAIN), log=lambda _: None)
+    return run

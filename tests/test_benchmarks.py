@@ -14,10 +14,13 @@ FSDD = ROOT.parent / "shared" / "data" / "fsdd"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script, needle", [("features.py", "ratio"), ("train_step.py", "ratio"),
-                                            ("prepare.py", "peak RSS")])
+                                            ("prepare.py", "peak RSS"), ("inference.py", "ratio PyTorch/onnxruntime"),
+                                            ("models.py", "| majority |"), ("throughput.py", "time to accuracy")])
 def test_benchmark_quick_mode(script: str, needle: str) -> None:
     pytest.importorskip("librosa")
-    if script == "prepare.py" and not FSDD.is_dir():
+    if script == "inference.py":
+        pytest.importorskip("onnxruntime")
+    if script in ("prepare.py", "models.py", "throughput.py") and not FSDD.is_dir():
         pytest.skip("shared FSDD data not present")
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)

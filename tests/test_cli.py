@@ -19,13 +19,6 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
     assert "usage: earmark " + command in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv", [["export", "x"]])
-def test_commands_not_built_say_so_and_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert "not built yet" in err and len(err.splitlines()) == 1
-
-
 def test_models_lists_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models"]) == 0
     assert "cnn" in capsys.readouterr().out
@@ -37,6 +30,8 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
         ["prepare", str(tmp_path / "missing"), str(tmp_path / "out")],
         ["train", str(tmp_path), "--out", str(tmp_path / "run")],
         ["predict", str(tmp_path / "nothing.ckpt"), str(tmp_path / "bad.wav")],
+        ["predict", str(tmp_path / "nothing.onnx"), str(tmp_path / "bad.wav")],
+        ["export", str(tmp_path / "nothing")],
         ["prepare", str(tmp_path), str(tmp_path / "o"), "--preset", "nope"],
     ]
     for argv in cases:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from earmark.config import TrainConfig, apply_overrides, dump_yaml, from_dict, load_train_config, to_dict
@@ -47,4 +48,31 @@ def test_unknown_key_lists_valid_choices() -> None:
 
 
 def test_to_dict_is_plain() -> None:
-    assert to_dict(TrainConfig())["model"]["name"] == "cnn"
+    from earmark.models import DEFAULT_MODEL
+
+    assert to_dict(TrainConfig())["model"]["name"] == DEFAULT_MODEL == "tcresnet-8"
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle", "constant"])
+def test_learning_rate_schedules(schedule: str) -> None:
+    import torch
+
+    from earmark.config import OptimConfig
+    from earmark.training.optim import build_optimizer, build_scheduler
+
+    config = OptimConfig(lr=1.0, schedule=schedule, warmup_epochs=0 if schedule == "onecycle" else 1.0)
+    optimizer = build_optimizer([torch.nn.Parameter(torch.zeros(1))], config)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch=10, epochs=10)
+    rates = []
+    for _ in range(100):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    peak = int(np.argmax(rates))
+    if schedule == "onecycle":
+        assert rates[0] == pytest.approx(1 / 25) and peak == 30 and rates[-1] < 0.01
+    elif schedule == "cosine":
+        assert rates[0] < 0.2 and peak == 10 and rates[-1] < 0.01
+    else:
+        assert rates[-1] == 1.0
+    assert max(rates) == pytest.approx(1.0, abs=1e-3)

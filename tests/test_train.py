@@ -17,19 +17,13 @@ from earmark.config import load_train_config
 from earmark.data.dataset import PreparedData
 from earmark.errors import EarmarkError
 from earmark.inference import Predictor
+from earmark.models import DEFAULT_MODEL
 from earmark.training.evaluate import evaluate_run
 from earmark.training.loop import train
 from earmark.training.outputs import choose_run_dir
+from tests.conftest import FAST_TRAIN
 
-FAST = ["trainer.epochs=4", "trainer.batch_size=16", "data.window_s=0.5", "data.eval_hop_s=0.25",
-        "optim.lr=0.01", "trainer.device=cpu"]
-
-
-@pytest.fixture(scope="module")
-def tone_run(tone_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("run")
-    train(tone_prepared, run, load_train_config(overrides=FAST), log=lambda _: None)
-    return run
+FAST = FAST_TRAIN
 
 
 def test_run_directory_has_the_contract_files(tone_run: Path, tone_prepared: Path) -> None:
@@ -66,7 +60,7 @@ def test_out_folder_of_other_things_gets_a_named_run(tone_prepared: Path, tmp_pa
     sets = [f"--set={item}" for item in FAST]
     assert main(["train", str(tone_prepared), "--out", str(runs), "--epochs", "1", *sets]) == 0
     (run,) = [path for path in runs.iterdir() if path.is_dir()]
-    assert re.fullmatch(rf"cnn-{re.escape(tone_prepared.name)}-\d{{8}}-\d{{6}}", run.name), run.name
+    assert re.fullmatch(rf"{DEFAULT_MODEL}-{re.escape(tone_prepared.name)}-\d{{8}}-\d{{6}}", run.name), run.name
     assert (run / "metrics.json").is_file() and f"new run folder: {run}" in capsys.readouterr().out
     with pytest.raises(EarmarkError, match=f"not a run directory.*e.g. {re.escape(str(run))}"):
         choose_run_dir(runs, "cnn", tone_prepared, resume=True)

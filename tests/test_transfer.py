@@ -17,7 +17,7 @@ from earmark.training.loop import train
 from earmark.training.transfer import warm_start
 from tests.conftest import write_tone
 
-FAST = ["trainer.epochs=3", "trainer.batch_size=16", "data.window_s=0.5", "data.eval_hop_s=0.25",
+FAST = ["model.name=cnn", "trainer.epochs=3", "trainer.batch_size=16", "data.window_s=0.5", "data.eval_hop_s=0.25",
         "optim.lr=0.01", "trainer.device=cpu"]
 HEAD = ["network.head.3.weight", "network.head.3.bias"]  # cnn's last layer: its shape follows the label count
 

@@ -125,19 +125,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=commands.sweep)
 
     p = sub.add_parser("predict", help="classify files of any format, rate, channels and length")
-    p.add_argument("model", type=Path, help="run directory or checkpoint")
+    p.add_argument("model", type=Path, help="run directory, checkpoint, exported .onnx or TorchScript export")
     p.add_argument("inputs", type=Path, nargs="+", metavar="FILE_OR_DIR")
     p.add_argument("--window", type=float, default=None, help="window length in seconds (default: the model's)")
     p.add_argument("--hop", type=float, default=None, help="hop between windows in seconds (default: the model's)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--timeline", type=Path, default=None, metavar="FILE",
+                   help="write every window's label to FILE (CSV) and an Audacity label track beside it: "
+                   "FILE with .txt for one input file, FILE-stem.<audio file name>.txt for several")
+    p.add_argument("--strict", action="store_true", help="non-zero exit if any file cannot be classified")
     p.set_defaults(handler=commands.predict)
 
-    p = sub.add_parser("export", help="export waveform → logits to ONNX with a parity check (not built yet)")
-    p.add_argument("run", type=Path)
-    p.add_argument("--format", choices=("onnx",), default="onnx")
-    p.add_argument("--out", type=Path, default=None)
-    p.set_defaults(handler=commands.not_built("export"))
+    p = sub.add_parser("export", help="export waveform → logits (front-end included) with a parity check")
+    p.add_argument("run", type=Path, help="run directory or checkpoint")
+    p.add_argument("--format", choices=("onnx", "torchscript"), default="onnx",
+                   help="onnx (default) or torchscript (torch.jit.trace, deprecated by PyTorch)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="file to write (default: RUN/model.onnx, or RUN/model.torchscript.pt)")
+    p.set_defaults(handler=commands.export)
 
     p = sub.add_parser("models", help="list registered models with parameter counts")
     p.set_defaults(handler=commands.models)

@@ -166,11 +166,12 @@ def evaluate(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     from earmark.data.sources import audio_files
     from earmark.inference import Predictor
+    from earmark.inference.timeline import label_track_paths, write_timeline
 
-    predictor = Predictor.from_path(args.model, hop_s=args.hop, top_k=args.top_k)
-    if args.window is not None:
-        predictor.window = max(1, round(args.window * predictor.sample_rate))
+    predictor = Predictor.from_path(args.model, hop_s=args.hop, window_s=args.window, top_k=args.top_k)
     files = [f for item in args.inputs for f in (audio_files(item) if item.is_dir() else [item])]
+    if args.timeline is not None:
+        label_track_paths(args.timeline, [str(f) for f in files])  # a bad name fails before any work
     results, failed = [], 0
     for path in files:
         try:
@@ -179,7 +180,25 @@ def predict(args: argparse.Namespace) -> int:
             failed += 1
             print(f"earmark predict: {path}: {exc}", file=sys.stderr)
     _print_predictions(results, args.format)
-    return 1 if failed and not results else 0
+    if args.timeline is not None and results:
+        tracks = write_timeline(args.timeline, results)
+        print(f"timeline: {args.timeline} (CSV), Audacity labels: {', '.join(map(str, tracks))}", file=sys.stderr)
+    return 1 if failed and (args.strict or not results) else 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from earmark.export import export_run
+
+    report = export_run(args.run, args.format, args.out)
+    info = report.info
+    axes = ("" if report.format != "onnx" else " (dynamic batch and length)" if report.dynamic_samples
+            else f" (dynamic batch; windows of exactly {info.window_samples} samples)")
+    print(f"exported {info.model}: waveform at {info.sample_rate} Hz → {len(info.labels)} logits "
+          f"→ {report.path}{axes}")
+    print(f"parity with PyTorch: {report.parity.line()}  ({report.seconds:.1f} s)")
+    if report.fallback:
+        print(f"earmark export: note: parity checked on {report.parity.source}: {report.fallback}", file=sys.stderr)
+    return 0
 
 
 def _print_predictions(results: list[dict], fmt: str) -> None:

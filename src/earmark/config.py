@@ -67,7 +67,7 @@ class AugmentConfig:
 class ModelConfig:
     """Which registered model and its options (see `earmark models`)."""
 
-    name: str = "cnn"
+    name: str = "tcresnet-8"  # the registry's DEFAULT_MODEL (config stays free of torch imports)
     dropout: float = 0.2
     # transfer learning: a checkpoint or run directory whose weights are loaded where name and shape match
     init_from: str | None = None
@@ -83,7 +83,7 @@ class OptimConfig:
     weight_decay: float = 1e-2
     momentum: float = 0.9
     warmup_epochs: float = 1.0
-    schedule: str = "cosine"  # cosine | constant
+    schedule: str = "cosine"  # cosine (after the warmup) | onecycle (warm up from lr/25, anneal to lr/1e4) | constant
     label_smoothing: float = 0.05
     grad_clip: float | None = 5.0
     pretrained_lr_scale: float = 0.1  # weights loaded by model.init_from train at this fraction of `lr`
@@ -97,7 +97,8 @@ class TrainerConfig:
     batch_size: int = 32
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    devices: int = 1
+    devices: int = 1  # processes per machine (GPUs, or CPU processes under DDP)
+    num_nodes: int = 1  # machines, when launched by torchrun or SLURM (see the README)
     precision: str = "auto"  # auto | 32 | bf16-mixed | 16-mixed
     monitor: str = "val_accuracy"
     patience: int | None = None  # early stopping after this many epochs without improvement

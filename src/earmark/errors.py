@@ -21,3 +21,7 @@ class DecodeError(EarmarkError):
 
 class NotBuiltError(EarmarkError):
     """A command that is part of the contract but not implemented yet."""
+
+
+class ExportError(EarmarkError):
+    """An export that could not be made, or whose parity check against PyTorch failed."""

@@ -23,7 +23,13 @@ class Progress:
             sys.stderr.write(f"\r{self.title}: {self.done}/{self.total} ({rate:.0f}/s) {note}\033[K")
             sys.stderr.flush()
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return time.perf_counter() - self._start
+
     def close(self) -> None:
+        """End the line; a step-by-step line is erased (the caller logs a summary)."""
         if self.enabled:
             sys.stderr.write("\n")
             sys.stderr.flush()

@@ -34,15 +34,8 @@ class AudioInfo:
 
 def decode(path: Path) -> tuple[np.ndarray, int]:
     """Decode `path` to float32 `[C, N]` in [-1, 1] at the file's own sample rate."""
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise DecodeError(f"not a readable file ({exc.strerror})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise DecodeError("not a regular file")
-    if info.st_size == 0:
-        raise DecodeError("empty file (0 bytes)")
-    plain = read_wav(path, info.st_size) if path.suffix.lower() in _WAV_SUFFIXES else None
+    size = check_file(path)
+    plain = read_wav(path, size) if path.suffix.lower() in _WAV_SUFFIXES else None
     if plain is not None:
         samples, sample_rate = plain
     else:
@@ -55,6 +48,19 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
     return samples, int(sample_rate)
 
 
+def check_file(path: Path) -> int:
+    """The size in bytes of a readable, regular, non-empty file; DecodeError otherwise."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise DecodeError(f"not a readable file ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DecodeError("not a regular file")
+    if info.st_size == 0:
+        raise DecodeError("empty file (0 bytes)")
+    return info.st_size
+
+
 def _decode_av(path: Path) -> tuple[np.ndarray, int]:
     """Decode with PyAV (bundled FFmpeg) for formats libsndfile cannot read (m4a, aac, webm, ...)."""
     import av  # imported here: only needed for the formats soundfile cannot read
@@ -64,7 +70,7 @@ def _decode_av(path: Path) -> tuple[np.ndarray, int]:
             if not container.streams.audio:
                 raise DecodeError("no audio stream (not an audio file?)")
             stream = container.streams.audio[0]
-            chunks = [frame.to_ndarray() for frame in _frames(container, stream)]
+            chunks = [frame.to_ndarray() for frame in av_frames(container, stream)]
             sample_rate = int(stream.codec_context.sample_rate or stream.rate or 0)
     except DecodeError:
         raise
@@ -75,7 +81,7 @@ def _decode_av(path: Path) -> tuple[np.ndarray, int]:
     return _planar_float(chunks), sample_rate
 
 
-def _frames(container, stream):  # type: ignore[no-untyped-def]
+def av_frames(container, stream):  # type: ignore[no-untyped-def]
     """Audio frames resampled by FFmpeg to planar float32, keeping the native rate and channels."""
     import av
 

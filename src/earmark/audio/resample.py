@@ -66,3 +66,47 @@ def _guard(from_rate: int, to_rate: int, step: int) -> int:
     reach = np.flatnonzero(_soxr(impulse, from_rate, to_rate))
     half = int((reach[-1] - reach[0]) * from_rate / to_rate) // 2 + 64 if reach.size else 64  # one side
     return -(-half // step) * step
+
+
+class StreamResampler:
+    """`resample` for audio that arrives in blocks: the same samples (to float rounding), bounded memory.
+
+    It feeds soxr's streaming resampler the same silent lead that `resample_many` puts before a clip, drops
+    the output that lead produces, and trims the end to the length `resample` gives, so a file scored as a
+    stream sees the samples that training saw.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        self.from_rate, self.to_rate = from_rate, to_rate
+        self.consumed = self.emitted = 0  # input samples pushed, output samples returned
+        self.stream: soxr.ResampleStream | None = None
+        self.skip = 0  # output samples of the lead still to drop
+        if from_rate != to_rate:
+            self.stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality="HQ")
+            step = from_rate // math.gcd(from_rate, to_rate)
+            if step <= MAX_BATCH_STEP:
+                lead = _guard(from_rate, to_rate, step)
+                self.skip = lead // step * (to_rate * step // from_rate)
+                self.stream.resample_chunk(np.zeros(lead, dtype=np.float32))
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Resample the next mono float32 block `[n]`; returns what is ready (the filter holds some back)."""
+        self.consumed += block.size
+        if self.stream is None:
+            return block
+        return self._take(self.stream.resample_chunk(np.ascontiguousarray(block, dtype=np.float32)))
+
+    def flush(self) -> np.ndarray:
+        """The rest of the output, trimmed to the length `resample` gives for everything pushed."""
+        if self.stream is None:
+            return np.zeros(0, dtype=np.float32)
+        tail = self._take(self.stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+        total = int(self.consumed * self.to_rate / self.from_rate + 0.5)
+        return tail[: max(0, total - (self.emitted - tail.size))]
+
+    def _take(self, out: np.ndarray) -> np.ndarray:
+        dropped = min(self.skip, out.size)
+        self.skip -= dropped
+        out = np.asarray(out[dropped:], dtype=np.float32)
+        self.emitted += out.size
+        return out

@@ -1,21 +1,24 @@
-"""Classify audio of any format, rate, channel count and length with a trained model."""
+"""Classify audio of any format, rate, channel count and length with a trained or exported model.
+
+A file is decoded, resampled and cut into windows as a stream, and the windows are scored a batch at a
+time, so memory is bounded by one batch of windows and one decoded block, not by the file's length.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-import torch
 
-from earmark.audio.decode import load_mono
 from earmark.audio.resample import resample, to_mono
-from earmark.audio.windows import window_starts
-from earmark.checkpoint import LoadedModel, load_checkpoint, resolve_checkpoint
+from earmark.audio.stream import BLOCK_FRAMES, stream_mono
 from earmark.data.dataset import fit_window
 from earmark.errors import EarmarkError
-from earmark.evaluation.aggregate import AggregateMethod, aggregate_windows
+from earmark.evaluation.aggregate import AGGREGATE_METHODS, AggregateMethod, aggregate_windows
+from earmark.inference.backends import Backend, open_backend
 
 
 @dataclass
@@ -35,55 +38,92 @@ class Prediction:
 
 
 class Predictor:
-    """A trained model with its own sample rate, window and labels; `predict(path)` → Prediction."""
+    """A model with its own sample rate, window and labels; `predict(path)` → Prediction."""
 
-    def __init__(self, loaded: LoadedModel, hop_s: float | None = None, aggregate: str | None = None,
-                 top_k: int = 3, batch_size: int = 64) -> None:
-        self.loaded, self.model = loaded, loaded.model.eval()
-        self.labels, self.sample_rate = loaded.labels, loaded.sample_rate
-        self.window = loaded.window_samples
-        hop = hop_s if hop_s is not None else loaded.config.data.eval_hop_s
-        if hop <= 0:
-            raise EarmarkError(f"--hop {hop}: must be positive")
-        self.hop = max(1, round(hop * self.sample_rate))
-        self.aggregate = aggregate or loaded.config.data.aggregate
+    def __init__(self, backend: Backend, hop_s: float | None = None, aggregate: str | None = None,
+                 top_k: int = 3, batch_size: int = 64, window_s: float | None = None,
+                 block_frames: int = BLOCK_FRAMES) -> None:
+        info = self.info = backend.info
+        self.backend, self.labels, self.sample_rate = backend, info.labels, info.sample_rate
+        for flag, value in (("--window", window_s), ("--hop", hop_s)):
+            if value is not None and value <= 0:
+                raise EarmarkError(f"{flag} {value}: must be positive")
+        self.window = max(1, round(window_s * self.sample_rate)) if window_s is not None else info.window_samples
+        self.hop = max(1, round(hop_s * self.sample_rate)) if hop_s is not None else info.hop_samples
+        self.aggregate = aggregate or info.aggregate
+        if self.aggregate not in AGGREGATE_METHODS:
+            raise EarmarkError(f"aggregate {self.aggregate!r}: choose one of {', '.join(AGGREGATE_METHODS)}")
         self.top_k, self.batch_size = max(1, min(top_k, len(self.labels))), batch_size
+        self.block_frames = block_frames
 
     @classmethod
-    def from_path(cls, path: Path, **options: Any) -> Predictor:
-        """From a run directory or a checkpoint file."""
-        if path.suffix.lower() == ".onnx":
-            raise EarmarkError(f"{path}: ONNX models are not supported yet (`earmark export` is not built)")
-        return cls(load_checkpoint(resolve_checkpoint(path)), **options)
+    def from_path(cls, path: Path, threads: int | None = None, **options: Any) -> Predictor:
+        """From a run directory, a checkpoint, an exported `.onnx` or a TorchScript export."""
+        return cls(open_backend(path, threads), **options)
 
     def predict(self, path: Path) -> Prediction:
-        """Decode `path` (any format), resample to the model's rate and classify it."""
-        samples, _ = load_mono(path, self.sample_rate)
-        return self._classify(samples, str(path))
+        """Decode `path` (any format) as a stream, resample to the model's rate and classify it."""
+        return self._classify(stream_mono(path, self.sample_rate, self.block_frames), str(path))
 
     def predict_array(self, samples: np.ndarray, sample_rate: int, name: str = "<array>") -> Prediction:
-        """Classify float samples `[N]` or `[C, N]` at `sample_rate`."""
+        """Classify float samples `[N]` or `[C, N]` at `sample_rate` (held in memory)."""
         mono = to_mono(np.asarray(samples, dtype=np.float32))
-        return self._classify(resample(mono, sample_rate, self.sample_rate), name)
+        return self._classify([resample(mono, sample_rate, self.sample_rate)], name)
 
-    @torch.no_grad()
-    def window_probs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Window start offsets `[W]` and class probabilities `[W, K]`, scored in batches."""
-        starts = window_starts(samples.size, self.window, self.hop)
-        probs = []
-        for i in range(0, len(starts), self.batch_size):
-            chunk = starts[i : i + self.batch_size]
-            batch = np.stack([fit_window(samples[s : s + self.window], self.window) for s in chunk])
-            probs.append(torch.softmax(self.model(torch.from_numpy(batch)), dim=1).numpy())
-        return starts, np.concatenate(probs)
+    def window_probs(self, blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Window starts `[W]`, ends `[W]` (samples) and class probabilities `[W, K]`, scored batch by batch."""
+        starts, ends, probs = [], [], []
+        batch = np.empty((self.batch_size, self.window), dtype=np.float32)
+        filled = 0
+        for start, end, samples in stream_windows(blocks, self.window, self.hop):
+            batch[filled], filled = samples, filled + 1
+            starts.append(start)
+            ends.append(end)
+            if filled == self.batch_size:
+                probs.append(softmax(self.backend.logits(batch)))
+                filled = 0
+        if filled:
+            probs.append(softmax(self.backend.logits(batch[:filled])))
+        return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64), np.concatenate(probs)
 
-    def _classify(self, samples: np.ndarray, name: str) -> Prediction:
-        starts, probs = self.window_probs(samples)
+    def _classify(self, blocks: Iterable[np.ndarray], name: str) -> Prediction:
+        starts, ends, probs = self.window_probs(blocks)
         _, clip = aggregate_windows(probs, np.zeros(len(starts), dtype=np.int64), cast(AggregateMethod, self.aggregate))
         order = clip[0].argsort()[::-1][: self.top_k]
         top = [(self.labels[int(i)], round(float(clip[0][i]), 6)) for i in order]
-        windows = [{"start_s": round(int(s) / self.sample_rate, 3),
-                    "end_s": round(min(int(s) + self.window, samples.size) / self.sample_rate, 3),
+        windows = [{"start_s": round(int(s) / self.sample_rate, 3), "end_s": round(int(e) / self.sample_rate, 3),
                     "label": self.labels[int(p.argmax())], "score": round(float(p.max()), 6)}
-                   for s, p in zip(starts, probs)]
+                   for s, e, p in zip(starts, ends, probs)]
         return Prediction(name, top[0][0], top[0][1], top, windows)
+
+
+def stream_windows(blocks: Iterable[np.ndarray], window: int, hop: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """`(start, end, samples [window])` for the windows `window_starts` gives, cut as the blocks arrive.
+
+    Holds at most one window plus one block. Windows start every `hop` samples; a last window is aligned to
+    the end so no tail goes unscored; a clip shorter than one window is padded, centred, as in evaluation.
+    """
+    buffer, origin = np.zeros(0, dtype=np.float32), 0  # buffer[0] is sample `origin` of the stream
+    next_start, last_start = 0, -1
+    for block in blocks:
+        buffer = np.concatenate([buffer, block]) if buffer.size else block
+        end = origin + buffer.size
+        while next_start + window <= end:
+            yield next_start, next_start + window, buffer[next_start - origin : next_start - origin + window]
+            last_start, next_start = next_start, next_start + hop
+        keep = max(origin, min(next_start, end - window))  # the next window's start, or the last full window
+        buffer, origin = buffer[keep - origin :], keep
+    total = origin + buffer.size
+    if total < window:
+        yield 0, total, fit_window(buffer, window)
+    elif last_start != total - window:
+        yield total - window, total, buffer[-window:]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise probabilities `[B, K]` from logits `[B, K]` (float64, stable)."""
+    shifted = np.asarray(logits, dtype=np.float64)
+    shifted = shifted - shifted.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    result: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return result

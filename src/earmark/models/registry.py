@@ -11,7 +11,7 @@ from torch import nn
 from earmark.errors import ConfigError
 from earmark.models import baselines, bcresnet, cnn, mlp, recurrent, tcresnet, transformer, vgg
 
-DEFAULT_MODEL = "cnn"
+DEFAULT_MODEL = "tcresnet-8"  # best accuracy per CPU-second on FSDD (benchmarks/models.py)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ def make_fabric(config: TrainerConfig) -> Any:
     if config.device == "cuda" and not cuda:
         raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or auto")
     accelerator = "cuda" if config.device == "cuda" or (config.device == "auto" and cuda) else "cpu"
-    fabric = Fabric(accelerator=accelerator, devices=config.devices, precision=_precision(config, accelerator))
+    fabric = Fabric(accelerator=accelerator, devices=config.devices, num_nodes=config.num_nodes,
+                    precision=_precision(config, accelerator))
     # devices > 1: DDP (gloo on CPU, NCCL on GPUs); Fabric's launcher reruns the command once per extra rank
     fabric.launch()
     return fabric

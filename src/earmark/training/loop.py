@@ -19,6 +19,7 @@ from earmark.data.dataset import PreparedData, TrainWindows, fit_window
 from earmark.data.manifest import ManifestRow
 from earmark.evaluation.runner import score_clips
 from earmark.features.augment import mixup
+from earmark.progress import Progress
 from earmark.training.data_checks import check_splits, class_weights
 from earmark.training.engine import compile_network, make_fabric, seed_everything
 from earmark.training.folds import hold_out
@@ -154,8 +155,11 @@ def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module,
     try:
         for _ in range(setup.state.epoch, config.trainer.epochs):
             start = time.perf_counter()
+            progress = Progress(f"epoch {setup.state.epoch + 1}/{config.trainer.epochs}", len(setup.loader),
+                                enabled=None if fabric.is_global_zero else False)
             loss, accuracy, clips = _train_epoch(fabric, fabric_model, setup.loader, optimizer, setup.scheduler,
-                                                 criterion, config.optim.grad_clip, config.augment.mixup_alpha)
+                                                 criterion, config.optim.grad_clip, config.augment.mixup_alpha,
+                                                 progress)
             val = score_clips(fabric_model, data, rows["val"], data.labels, config.data,
                               config.trainer.batch_size, fabric.device)
             seconds = time.perf_counter() - start
@@ -175,7 +179,7 @@ def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module,
 
 def _train_epoch(fabric: Any, model: torch.nn.Module, loader: Any, optimizer: torch.optim.Optimizer,
                  scheduler: Any, criterion: torch.nn.Module, grad_clip: float | None,
-                 mixup_alpha: float = 0.0) -> tuple[float, float, int]:
+                 mixup_alpha: float = 0.0, progress: Progress | None = None) -> tuple[float, float, int]:
     """One pass over the training windows; returns mean loss, accuracy and the number of clips seen (all ranks).
     With mixup, accuracy counts agreement with the dominant clip of each mix."""
     model.train()
@@ -198,6 +202,11 @@ def _train_epoch(fabric: Any, model: torch.nn.Module, loader: Any, optimizer: to
         total_loss += loss.item() * target.shape[0]
         correct += int((logits.argmax(1) == target).sum().item())
         seen += target.shape[0]
+        if progress is not None:  # a terminal line: batches, loss, accuracy and clips/s so far (rank 0)
+            progress.update(1, f"loss {total_loss / seen:.4f}  acc {correct / seen:.3f}  "
+                               f"{seen / max(progress.elapsed, 1e-9):.0f} clips/s")
+    if progress is not None:
+        progress.close()
     totals = torch.tensor([total_loss, correct, seen], dtype=torch.float64, device=fabric.device)
     loss_sum, right, clips = fabric.all_reduce(totals, reduce_op="sum").tolist()  # every rank's share
     return loss_sum / max(clips, 1), right / max(clips, 1), int(clips)

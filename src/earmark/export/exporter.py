@@ -1,0 +1,158 @@
+"""`earmark export`: waveform `[batch, samples]` → logits as ONNX (or TorchScript), front-end included.
+
+The graph is the eval path of AudioClassifier (STFT, mel, dB, normaliser, network; no augmentation). It is
+written to a temporary file beside the target, checked against PyTorch on real clips, and only then
+renamed into place: a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from earmark.checkpoint import load_checkpoint, resolve_checkpoint
+from earmark.classifier import AudioClassifier
+from earmark.errors import EarmarkError, ExportError
+from earmark.export.parity import ParityReport, check_parity, parity_windows
+from earmark.inference.backends import (
+    TORCHSCRIPT_EXTRA,
+    Backend,
+    ModelInfo,
+    OnnxBackend,
+    TorchBackend,
+    TorchScriptBackend,
+    import_optional,
+)
+
+FORMATS = ("onnx", "torchscript")
+_DEFAULT_NAMES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
+INPUT, OUTPUT = "waveform", "logits"
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What was written and how it compared with PyTorch."""
+
+    path: Path
+    format: str
+    info: ModelInfo
+    dynamic_samples: bool  # False: the graph takes exactly info.window_samples samples per window
+    parity: ParityReport
+    fallback: str | None  # why the parity check did not use the run's validation clips
+    seconds: float
+
+
+def export_run(run: Path, fmt: str = "onnx", out: Path | None = None) -> ExportReport:
+    """Export a run directory's best checkpoint (or a checkpoint file); raises ExportError on a parity failure."""
+    if fmt not in FORMATS:
+        raise EarmarkError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    begin = time.perf_counter()
+    checkpoint = resolve_checkpoint(run)
+    reference = TorchBackend(load_checkpoint(checkpoint))
+    target = _target_path(run, checkpoint, fmt, out)
+    data = parity_windows(run, checkpoint, reference.info)
+    example = torch.from_numpy(data.windows[:2] if len(data.windows) > 1 else data.windows.repeat(2, axis=0))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        dynamic = _WRITERS[fmt](reference.loaded.model, tmp, reference.info, example)
+        candidate: Backend = OnnxBackend(tmp) if fmt == "onnx" else TorchScriptBackend(tmp)
+        parity = check_parity(reference, candidate, data)
+        if not parity.ok:
+            raise ExportError(f"parity check failed: {parity.line()}; {target} not written")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it private; an export is meant to be shared
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportReport(target, fmt, reference.info, dynamic, parity, data.fallback, time.perf_counter() - begin)
+
+
+def _target_path(run: Path, checkpoint: Path, fmt: str, out: Path | None) -> Path:
+    """--out, or `RUN/model.onnx` (`model.torchscript.pt`), or beside a checkpoint file given directly."""
+    if out is None:
+        out = run / f"model{_DEFAULT_NAMES[fmt]}" if run.is_dir() else checkpoint.with_name(
+            checkpoint.stem + _DEFAULT_NAMES[fmt])
+    if fmt == "onnx" and out.suffix.lower() != ".onnx":
+        raise EarmarkError(f"--out {out}: an ONNX export must end in .onnx (predict recognises it by that)")
+    if out.resolve() == checkpoint.resolve():
+        raise EarmarkError(f"--out {out}: that is the checkpoint being exported")
+    return out
+
+
+def write_onnx(model: AudioClassifier, path: Path, info: ModelInfo, example: torch.Tensor) -> bool:
+    """torch.onnx (dynamo) with dynamic batch and length axes, or dynamic batch only where the network
+    fixes the length (LSTM layers); the ModelInfo goes into metadata_props. Returns whether length is dynamic."""
+    import_optional("onnxscript", "to export ONNX (torch.onnx's exporter)")
+    onnx = import_optional("onnx", "to export ONNX")
+    batch = torch.export.Dim("batch")
+    samples = torch.export.Dim("samples", min=model.frontend.n_fft)
+    failure = ""
+    for dynamic_samples in (True, False):
+        axes = {0: batch, 1: samples} if dynamic_samples else {0: batch}
+        try:
+            with _quiet():
+                program = torch.onnx.export(model.eval(), (example,), dynamo=True, input_names=[INPUT],
+                                            output_names=[OUTPUT], dynamic_shapes=(axes,), verbose=False)
+        except Exception as exc:  # the exporter's errors have no common base; the reason goes to the user
+            failure = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            continue
+        assert program is not None
+        program.save(str(path))
+        proto = onnx.load(str(path))
+        for key, value in info.to_metadata().items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        proto.doc_string = (f"earmark {info.model}: {INPUT} float32 [batch, samples], mono at {info.sample_rate} Hz "
+                            f"→ {OUTPUT} [batch, {len(info.labels)}]")
+        onnx.save(proto, str(path))
+        return dynamic_samples
+    raise ExportError(f"torch.onnx cannot export model {info.model!r}: {failure[:200]}")
+
+
+def write_torchscript(model: AudioClassifier, path: Path, info: ModelInfo, example: torch.Tensor) -> bool:
+    """torch.jit.trace of the eval path; the ModelInfo rides along as an extra file in the archive."""
+    try:
+        with torch.no_grad(), _quiet():
+            traced = torch.jit.trace(model.eval(), (example,), check_trace=False)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ExportError(f"torch.jit.trace cannot trace model {info.model!r}: {str(exc).splitlines()[0][:200]}"
+                          ) from None
+    torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_EXTRA: json.dumps(info.to_metadata())})
+    return True
+
+
+_WRITERS: dict[str, Callable[[AudioClassifier, Path, ModelInfo, torch.Tensor], bool]] = {
+    "onnx": write_onnx, "torchscript": write_torchscript}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporters' progress notes, registry warnings and deprecation notices are not the user's business."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)

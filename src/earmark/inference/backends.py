@@ -1,0 +1,163 @@
+"""What runs a model for prediction: a checkpoint in PyTorch, an exported `.onnx` in onnxruntime, or TorchScript.
+
+Each backend maps a batch of waveforms `[B, S]` (float32, mono, at the model's rate) to logits `[B, K]` and
+carries the facts needed to feed it (`ModelInfo`), read from the checkpoint or the export's metadata.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import zipfile
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from earmark import __version__
+from earmark.checkpoint import LoadedModel, load_checkpoint, resolve_checkpoint
+from earmark.errors import EarmarkError
+
+TORCHSCRIPT_EXTRA = "earmark.json"  # the ModelInfo inside a TorchScript archive (`_extra_files`)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """How to feed a model and read its output; written into every export's metadata."""
+
+    labels: list[str]
+    sample_rate: int  # Hz of the waveform input
+    window_samples: int  # samples per scored window (short clips are padded to it)
+    hop_samples: int  # default hop between windows of a long file
+    aggregate: str  # windows → clip decision: mean | vote | max
+    model: str  # registered model name
+    earmark_version: str = __version__
+
+    @classmethod
+    def of_checkpoint(cls, loaded: LoadedModel) -> ModelInfo:
+        hop = max(1, round(loaded.config.data.eval_hop_s * loaded.sample_rate))
+        return cls(list(loaded.labels), loaded.sample_rate, loaded.window_samples, hop, loaded.config.data.aggregate,
+                   loaded.config.model.name, str(loaded.state.get("earmark_version", __version__)))
+
+    def to_metadata(self) -> dict[str, str]:
+        """String key/value pairs (ONNX metadata_props); labels as a JSON list."""
+        return {key: json.dumps(value) if key == "labels" else str(value) for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_metadata(cls, props: Mapping[str, str], source: Path) -> ModelInfo:
+        """Read back `to_metadata`; a file without it is not an earmark export."""
+        try:
+            labels = json.loads(props["labels"])
+            return cls([str(label) for label in labels], int(props["sample_rate"]), int(props["window_samples"]),
+                       int(props["hop_samples"]), props["aggregate"], props.get("model", "?"),
+                       props.get("earmark_version", "?"))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise EarmarkError(f"{source}: not an earmark export (metadata {exc} missing or malformed); "
+                               "export it with `earmark export RUN`") from None
+
+
+class Backend(Protocol):
+    """Waveforms `[B, S]` → logits `[B, K]`, with the facts to feed it."""
+
+    info: ModelInfo
+
+    def logits(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class TorchBackend:
+    """A checkpoint's AudioClassifier in eval mode (the reference every export is checked against)."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded, self.model = loaded, loaded.model.eval()
+        self.info = ModelInfo.of_checkpoint(loaded)
+
+    @torch.no_grad()
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        return self.model(torch.from_numpy(batch)).float().numpy()
+
+
+class OnnxBackend:
+    """An exported `.onnx` graph run by onnxruntime on the CPU."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        ort = import_optional("onnxruntime", "to run .onnx models")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: the optimiser's notes are not the user's business
+        if threads is not None:
+            options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except _onnxruntime_errors() as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EarmarkError(f"{path}: not a loadable ONNX model ({first[:160]})") from None
+        self.info = ModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        (first_input,) = self.session.get_inputs()
+        self.input = first_input.name
+        samples_axis = first_input.shape[1] if len(first_input.shape) == 2 else None
+        self.fixed_samples = samples_axis if isinstance(samples_axis, int) else None  # None: any length
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        if self.fixed_samples is not None and batch.shape[1] != self.fixed_samples:
+            raise EarmarkError(f"this ONNX export takes windows of exactly {self.fixed_samples} samples "
+                               f"(got {batch.shape[1]}); leave --window at the model's")
+        return np.asarray(self.session.run(None, {self.input: np.ascontiguousarray(batch, dtype=np.float32)})[0])
+
+
+class TorchScriptBackend:
+    """A TorchScript export (`earmark export --format torchscript`), its ModelInfo stored inside the archive."""
+
+    def __init__(self, path: Path) -> None:
+        extra = {TORCHSCRIPT_EXTRA: ""}
+        try:
+            self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra).eval()
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise EarmarkError(f"{path}: not a loadable TorchScript model ({str(exc).splitlines()[0][:160]})") from None
+        try:
+            props = json.loads(extra[TORCHSCRIPT_EXTRA] or "{}")
+        except ValueError:
+            props = {}
+        self.info = ModelInfo.from_metadata(props, path)
+
+    @torch.no_grad()
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        return self.module(torch.from_numpy(batch)).float().numpy()
+
+
+def open_backend(path: Path, threads: int | None = None) -> Backend:
+    """A run directory or checkpoint (PyTorch), an `.onnx` (onnxruntime) or a TorchScript export."""
+    if path.suffix.lower() == ".onnx":
+        return OnnxBackend(path, threads)
+    if is_torchscript(path):
+        return TorchScriptBackend(path)
+    return TorchBackend(load_checkpoint(resolve_checkpoint(path)))
+
+
+def is_torchscript(path: Path) -> bool:
+    """A zip archive holding earmark's TorchScript metadata (checkpoints are zips too, without it)."""
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith(f"extra/{TORCHSCRIPT_EXTRA}") for name in archive.namelist())
+
+
+def import_optional(module: str, purpose: str) -> Any:
+    """Import an optional dependency of the `export` extra, or say in one line how to install it."""
+    try:
+        imported: ModuleType = importlib.import_module(module)
+    except ImportError:
+        raise EarmarkError(f"{module} is not installed; it is needed {purpose}: "
+                           "pip install 'earmark[export]'") from None
+    return imported
+
+
+def _onnxruntime_errors() -> tuple[type[BaseException], ...]:
+    """onnxruntime's load errors (they derive from Exception directly, not from RuntimeError)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "InvalidProtobuf", "InvalidGraph",
+             "RuntimeException", "NotImplemented")
+    return (OSError, *(getattr(state, name) for name in names if hasattr(state, name)))
