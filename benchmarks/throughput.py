@@ -54,18 +54,9 @@ def reference_clips_per_s(files: list[Path], labels: list[int], epochs: int) -> 
 
     torch.manual_seed(0)
     net = create_model("cnn", 10, N_MFCC).train()
-    optimizer = torch.optim.AdamW(net.parameters(), 3e-3)
     loader = torch.utils.data.DataLoader(LibrosaMFCC(files, labels), batch_size=BATCH, shuffle=True, num_workers=2,
                                          drop_last=True, persistent_workers=True)
-    seen = 0
-    start = time.perf_counter()
-    for _ in range(epochs):
-        for features, target in loader:
-            optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(net(features), target).backward()
-            optimizer.step()
-            seen += target.shape[0]
-    return seen / (time.perf_counter() - start)
+    return clips_per_s(net, loader, epochs)
 
 
 def earmark_clips_per_s(data: Path, epochs: int) -> float:
@@ -80,15 +71,20 @@ def earmark_clips_per_s(data: Path, epochs: int) -> float:
                                           "augment.warp_time=0"])
     prepared = PreparedData.open(data)
     net = build_model(config, prepared.labels, prepared.sample_rate).train()
-    optimizer = torch.optim.AdamW(net.parameters(), 3e-3)
     loader = torch.utils.data.DataLoader(TrainWindows(prepared, prepared.split_rows("train"), WINDOW),
                                          batch_size=BATCH, shuffle=True, drop_last=True)
+    return clips_per_s(net, loader, epochs)
+
+
+def clips_per_s(net: torch.nn.Module, loader: Any, epochs: int) -> float:
+    """Train `net` with AdamW over `epochs` passes of `loader` (inputs, targets); clips per second."""
+    optimizer = torch.optim.AdamW(net.parameters(), 3e-3)
     seen = 0
     start = time.perf_counter()
     for _ in range(epochs):
-        for wave, target in loader:
+        for inputs, target in loader:
             optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(net(wave), target).backward()
+            torch.nn.functional.cross_entropy(net(inputs), target).backward()
             optimizer.step()
             seen += target.shape[0]
     return seen / (time.perf_counter() - start)
