@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from earmark import __version__
-from earmark.errors import EarmarkError, NotBuiltError
+from earmark.errors import EarmarkError
 from earmark.runtime import tune_malloc
 
 Handler = Callable[[argparse.Namespace], int]
@@ -156,9 +156,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune_malloc()
     try:
         return int(args.handler(args))
-    except NotBuiltError as exc:
-        print(f"earmark {args.command}: {exc}", file=sys.stderr)
-        return 2
     except EarmarkError as exc:
         print(f"earmark {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -11,21 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from earmark.errors import EarmarkError, NotBuiltError
+from earmark.errors import EarmarkError
 
 if TYPE_CHECKING:
     from earmark.config import TrainConfig
     from earmark.data.prepare import PrepareOptions
     from earmark.data.presets import SourceOptions
-
-
-def not_built(command: str) -> Callable[[argparse.Namespace], int]:
-    """Handler of a command in the contract that is not implemented yet."""
-
-    def handler(args: argparse.Namespace) -> int:
-        raise NotBuiltError(f"`earmark {command}` is not built yet in this version")
-
-    return handler
 
 
 def synth(args: argparse.Namespace) -> int:

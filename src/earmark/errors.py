@@ -19,9 +19,5 @@ class DecodeError(EarmarkError):
     """One audio file that cannot be used; the message names the reason, the caller names the file."""
 
 
-class NotBuiltError(EarmarkError):
-    """A command that is part of the contract but not implemented yet."""
-
-
 class ExportError(EarmarkError):
     """An export that could not be made, or whose parity check against PyTorch failed."""
