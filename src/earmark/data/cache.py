@@ -44,7 +44,8 @@ def _sidecar_path(cache_dir: Path, shard: int) -> Path:
 
 def build_cache(items: list[Item], cache_dir: Path, sample_rate: int, workers: int | None, job: str,
                 shard_items: int) -> tuple[list[CachedClip], list[Skipped]]:
-    """Decode every item into shards under `cache_dir`, reusing shards an identical earlier job finished."""
+    """Decode every item into shards under `cache_dir`, reusing shards an earlier run with the same cache key
+    (`job`: same files, order, rate and shard size) finished."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     clips: list[CachedClip] = []
     rejected: list[Skipped] = []

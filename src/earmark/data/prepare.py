@@ -42,14 +42,14 @@ def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions) -
     """Prepare `source` into `out`; returns the report. Re-running finished work is a no-op; an
     interrupted run resumes from its last finished cache shard."""
     items, skipped = scan(source, spec)
-    job = _job_id(source, spec, options, items)
+    job, cache_key = _job_ids(source, spec, options, items)
     done = _finished_report(out, job)
     if done is not None:
         return done
     if not items:
         raise DataError(f"{source}: no labelled audio files found (check --labels)")
     out.mkdir(parents=True, exist_ok=True)
-    clips, rejected = build_cache(items, out / "cache", options.sample_rate, options.workers, job,
+    clips, rejected = build_cache(items, out / "cache", options.sample_rate, options.workers, cache_key,
                                    options.shard_items)
     rows, report = analyse(source, spec, options, items, clips, [*skipped, *rejected])
     if options.strict and (report["n_rejected"] or not report["leakage"]["ok"]):
@@ -65,21 +65,30 @@ def analyse(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[
     rows = [_row(items[clip.index], clip, options.sample_rate) for clip in clips]
     if not rows:
         raise DataError(f"{source}: none of the {len(items)} files could be used (reasons in rejected.csv)")
+    protocol = split_protocol(rows, options)  # from the source's splits, before any are assigned
     rows = _assign_folds(_assign_splits(rows, options), options)
     sets = near_duplicates([np.frombuffer(bytes.fromhex(c.fingerprint), dtype=np.uint8) for c in clips],
                            [c.num_samples / options.sample_rate for c in clips])
     near = [[rows[i].path for i in members] for members in sets]
     report = build_report(source, rows, rejected, spec, options.sample_rate, near)
-    return rows, {**report, "split_protocol": split_protocol(rows, options)}
+    return rows, {**report, "split_protocol": protocol}
 
 
-def _job_id(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[Item]) -> str:
-    """Identity of a prepare job: cache format, inputs, options and every file's size and mtime."""
-    digest = hashlib.sha256(json.dumps([CACHE_FORMAT, str(source.resolve()), asdict(spec), asdict(options)]).encode())
+def _job_ids(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[Item]) -> tuple[str, str]:
+    """(job, cache key). The job is the whole prepare: inputs, labels and options (the number of workers
+    aside, which changes nothing written); an identical finished job is not redone. The cache key is what
+    the decoded audio depends on: the files (size, mtime), their order, the rate and the shard size, so a
+    new split, seed or group regex reuses the decoded shards."""
+    decode_options = [CACHE_FORMAT, options.sample_rate, options.shard_items]
+    job_options = {**asdict(options), "workers": None}
+    job = hashlib.sha256(json.dumps([CACHE_FORMAT, str(source.resolve()), asdict(spec), job_options]).encode())
+    cache = hashlib.sha256(json.dumps(decode_options).encode())
     for item in items:
         stat = item.source.stat()
-        digest.update(f"{item.path}|{item.label}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()
+        facts = f"{item.path}|{item.source}|{stat.st_size}|{stat.st_mtime_ns}"
+        job.update(f"{facts}|{item.label}".encode())
+        cache.update(facts.encode())
+    return job.hexdigest(), cache.hexdigest()
 
 
 def _finished_report(out: Path, job: str) -> dict[str, Any] | None:
