@@ -67,7 +67,7 @@ class AugmentConfig:
 class ModelConfig:
     """Which registered model and its options (see `earmark models`)."""
 
-    name: str = "tcresnet-8"  # the registry's DEFAULT_MODEL (config stays free of torch imports)
+    name: str = "tcresnet-8"  # the default model (models.registry.DEFAULT_MODEL reads it from here)
     dropout: float = 0.2
     # transfer learning: a checkpoint or run directory whose weights are loaded where name and shape match
     init_from: str | None = None

@@ -3,6 +3,7 @@ background recordings), mixup, frequency/time stretch and SpecAugment masks."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,9 @@ class Augment(nn.Module):
     def _noise(self, wave: torch.Tensor) -> torch.Tensor:
         """Unscaled noise shaped like `wave`: random crops of the bank, or white/pink."""
         if self.noise_bank is not None:
-            bank = self.noise_bank.to(wave.device, wave.dtype)
+            if self.noise_bank.device != wave.device:  # moved once, not every batch (it is not a buffer:
+                self.noise_bank = self.noise_bank.to(wave.device)  # DDP would broadcast it each step)
+            bank = self.noise_bank
             span = wave.shape[1]
             if bank.numel() < span:
                 bank = bank.repeat(span // bank.numel() + 1)
@@ -95,6 +98,7 @@ def mixup(wave: torch.Tensor, target: torch.Tensor, alpha: float) -> tuple[torch
     return lam * wave + (1 - lam) * wave[order], target, target[order], lam
 
 
+@functools.lru_cache(maxsize=1)  # cv and sweep train many runs in one process with the same folder
 def read_noise_bank(folder: Path, sample_rate: int) -> np.ndarray:
     """Every readable recording under `folder`, mono at `sample_rate`, end to end (up to MAX_NOISE_S)."""
     from earmark.audio.decode import load_mono

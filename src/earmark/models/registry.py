@@ -8,10 +8,11 @@ from typing import Any
 
 from torch import nn
 
+from earmark.config import ModelConfig
 from earmark.errors import ConfigError
 from earmark.models import baselines, bcresnet, cnn, mlp, recurrent, tcresnet, transformer, vgg
 
-DEFAULT_MODEL = "tcresnet-8"  # best accuracy per CPU-second on FSDD (benchmarks/models.py)
+DEFAULT_MODEL = ModelConfig.name  # tcresnet-8: best accuracy per CPU-second on FSDD (benchmarks/models.py)
 
 
 @dataclass(frozen=True)
