@@ -7,6 +7,7 @@ and the report says so.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,17 +117,20 @@ def _pick_rows(rows: list[ManifestRow]) -> tuple[list[ManifestRow], str]:
 
 def _from_prepared(data: PreparedData, info: ModelInfo) -> ParityWindows:
     rows, split = _pick_rows(data.rows)
-    windows = [fit_window(data.samples(row, int(s), int(s) + info.window_samples), info.window_samples)
-               for row in rows for s in window_starts(row.num_samples, info.window_samples, info.hop_samples)]
+    every = (fit_window(data.samples(row, int(s), int(s) + info.window_samples), info.window_samples)
+             for row in rows for s in window_starts(row.num_samples, info.window_samples, info.hop_samples))
+    windows = list(itertools.islice(every, MAX_WINDOWS))  # cut lazily: long clips have thousands of windows
     if not windows:
         raise EarmarkError("no clips in any split")
-    return ParityWindows(np.stack(windows[:MAX_WINDOWS]), f"{len(rows)} {split} clips of {data.root}")
+    return ParityWindows(np.stack(windows), f"{len(rows)} {split} clips of {data.root}")
 
 
 def _from_sources(rows: list[ManifestRow], info: ModelInfo) -> ParityWindows | None:
     picked, split = _pick_rows([row for row in rows if Path(row.source).is_file()])
-    windows = []
+    windows: list[np.ndarray] = []
     for row in picked:
+        if len(windows) >= MAX_WINDOWS:  # later files could only add windows that are cut off
+            break
         try:
             blocks = stream_mono(Path(row.source), info.sample_rate)
             windows += [w for _, _, w in stream_windows(blocks, info.window_samples, info.hop_samples)]
