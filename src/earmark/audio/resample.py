@@ -39,7 +39,7 @@ def resample_many(clips: list[np.ndarray], from_rate: int, to_rate: int) -> list
     """
     if from_rate == to_rate:
         return list(clips)
-    step = from_rate // math.gcd(from_rate, to_rate)  # input samples per whole number of output samples
+    step = _step(from_rate, to_rate)
     if step > MAX_BATCH_STEP:
         return [_soxr(clip, from_rate, to_rate) for clip in clips]
     lead = _guard(from_rate, to_rate, step)
@@ -49,8 +49,23 @@ def resample_many(clips: list[np.ndarray], from_rate: int, to_rate: int) -> list
     for clip, start in zip(clips, starts):
         joined[start : start + clip.size] = clip
     out = _soxr(joined, from_rate, to_rate)
-    return [out[start // step * (to_rate * step // from_rate) :][: int(clip.size * to_rate / from_rate + 0.5)]
+    return [out[_output_offset(int(start), step, from_rate, to_rate) :][: output_length(clip.size, from_rate, to_rate)]
             for clip, start in zip(clips, starts)]
+
+
+def output_length(samples: int, from_rate: int, to_rate: int) -> int:
+    """Samples `resample` returns for `samples` input samples (soxr's rounding)."""
+    return int(samples * to_rate / from_rate + 0.5)
+
+
+def _step(from_rate: int, to_rate: int) -> int:
+    """Input samples per whole number of output samples."""
+    return from_rate // math.gcd(from_rate, to_rate)
+
+
+def _output_offset(start: int, step: int, from_rate: int, to_rate: int) -> int:
+    """Output sample at input sample `start`, a multiple of `step`."""
+    return start // step * (to_rate * step // from_rate)
 
 
 def _soxr(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -83,10 +98,10 @@ class StreamResampler:
         self.skip = 0  # output samples of the lead still to drop
         if from_rate != to_rate:
             self.stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32", quality="HQ")
-            step = from_rate // math.gcd(from_rate, to_rate)
+            step = _step(from_rate, to_rate)
             if step <= MAX_BATCH_STEP:
                 lead = _guard(from_rate, to_rate, step)
-                self.skip = lead // step * (to_rate * step // from_rate)
+                self.skip = _output_offset(lead, step, from_rate, to_rate)
                 self.stream.resample_chunk(np.zeros(lead, dtype=np.float32))
 
     def push(self, block: np.ndarray) -> np.ndarray:
@@ -101,7 +116,7 @@ class StreamResampler:
         if self.stream is None:
             return np.zeros(0, dtype=np.float32)
         tail = self._take(self.stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
-        total = int(self.consumed * self.to_rate / self.from_rate + 0.5)
+        total = output_length(self.consumed, self.from_rate, self.to_rate)
         return tail[: max(0, total - (self.emitted - tail.size))]
 
     def _take(self, out: np.ndarray) -> np.ndarray:
