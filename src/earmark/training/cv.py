@@ -13,7 +13,7 @@ from earmark.fileio import write_csv_atomic, write_json_atomic
 from earmark.training.engine import is_rank_zero
 from earmark.training.folds import fold_keys
 from earmark.training.loop import train
-from earmark.training.outputs import finished_metrics, safe_name
+from earmark.training.outputs import RunFiles, finished_metrics, safe_name
 
 # two-sided 95% Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -32,8 +32,7 @@ def cross_validate(data_dir: Path, out: Path, config: TrainConfig, scheme: str |
         log(f"[{number}/{len(keys)}] held-out {scheme} {key} → {run}")
         metrics = finished_metrics(run)
         if metrics is None:
-            metrics = train(data_dir, run, config, resume=(run / "checkpoints" / "last.ckpt").exists(),
-                            command=command, log=lambda line: log("      " + line), holdout=(scheme, key))
+            metrics = train_in(data_dir, run, config, command, log, (scheme, key))
         test = metrics["test"]
         results.append({"fold": key, "n": test["n"], "accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
                         "balanced_accuracy": test["balanced_accuracy"]})
@@ -45,14 +44,27 @@ def cross_validate(data_dir: Path, out: Path, config: TrainConfig, scheme: str |
     return summary
 
 
+def train_in(data_dir: Path, run: Path, config: TrainConfig, command: str, log: Callable[[str], None],
+             holdout: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Train one run of a series (cv, sweep) into `run`, resuming it if an earlier attempt was cut short."""
+    return train(data_dir, run, config, resume=RunFiles(run).last.exists(), command=command,
+                 log=lambda line: log("      " + line), holdout=holdout)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return mean, std
+
+
 def summarise(results: list[dict[str, Any]], scheme: str) -> dict[str, Any]:
     """Mean, sample std and a 95% t-interval over folds for each metric."""
     summary: dict[str, Any] = {"scheme": scheme, "folds": results, "n_folds": len(results),
                                "n_clips": sum(r["n"] for r in results)}
     for metric in ("accuracy", "balanced_accuracy", "macro_f1"):
         values = [float(r[metric]) for r in results]
-        mean = sum(values) / len(values)
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+        mean, std = mean_std(values)
         half = _T95[min(len(values) - 1, len(_T95)) - 1] * std / math.sqrt(len(values)) if len(values) > 1 else 0.0
         summary[metric] = {"mean": round(mean, 6), "std": round(std, 6),
                            "ci95": [round(max(0.0, mean - half), 6), round(min(1.0, mean + half), 6)]}

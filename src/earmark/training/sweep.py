@@ -21,8 +21,8 @@ from earmark.config import TrainConfig, load_train_config
 from earmark.data.dataset import PreparedData
 from earmark.errors import ConfigError
 from earmark.fileio import write_csv_atomic, write_json_atomic
+from earmark.training.cv import mean_std, train_in
 from earmark.training.engine import is_rank_zero
-from earmark.training.loop import train
 from earmark.training.optim import build_optimizer, build_scheduler
 from earmark.training.outputs import finished_metrics, safe_name
 
@@ -104,8 +104,7 @@ def run_sweep(data_dir: Path, out: Path, runs: list[SweepRun], metric: str = "va
         metrics = finished_metrics(folder)
         log(f"[{number}/{len(runs)}] {run.name}{': finished earlier, reused' if metrics else f' → {folder}'}")
         if metrics is None:
-            metrics = train(data_dir, folder, run.config, resume=(folder / "checkpoints" / "last.ckpt").exists(),
-                            command=command, log=lambda line: log("      " + line))
+            metrics = train_in(data_dir, folder, run.config, command, log)
         results.append(_result(run, metrics))
     summary = summarise_sweep(results, list(runs[0].values) if runs else [], metric)
     if is_rank_zero():  # DDP: every rank runs the sweep, rank 0 writes
@@ -131,8 +130,7 @@ def summarise_sweep(results: list[dict[str, Any]], keys: list[str], metric: str)
     combos = []
     for rows in groups.values():
         values = [float(r[metric]) for r in rows]
-        mean = sum(values) / len(values)
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+        mean, std = mean_std(values)
         combos.append({"values": rows[0]["values"], "mean": round(mean, 6), "std": round(std, 6),
                        "per_seed": {str(r["seed"]): r[metric] for r in rows},
                        "test_accuracy_mean": round(sum(float(r["test_accuracy"]) for r in rows) / len(rows), 6),
