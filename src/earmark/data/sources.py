@@ -72,7 +72,7 @@ def scan(root: Path, spec: LabelSpec) -> tuple[list[Item], list[Skipped]]:
     elif spec.group:
         raise DataError(f"--group {spec.group!r}: expected 'regex:PATTERN' with a (?P<group>...) group")
     items, more = refine(root, items, spec)
-    items, skipped = items, skipped + more
+    skipped += more
     if spec.exclude:
         excluded = re.compile(spec.exclude)
         skipped = [s if not excluded.search(s.source) else Skipped(s.source, "excluded by the preset") for s in skipped]
