@@ -82,6 +82,7 @@ def test_export_writes_metadata_and_passes_parity_on_val_clips(onnx_model: tuple
     assert json.loads(props["labels"]) == loaded.labels
     assert int(props["sample_rate"]) == 16000 and int(props["window_samples"]) == 8000
     assert int(props["hop_samples"]) == 4000 and props["aggregate"] == "mean" and props["earmark_version"]
+    assert proto.doc_string.startswith(f"earmark {loaded.config.model.name}: waveform")
     (graph_input,) = proto.graph.input
     dims = graph_input.type.tensor_type.shape.dim
     assert [bool(d.dim_param) for d in dims] == [True, True]  # batch and samples are both symbolic

@@ -96,7 +96,7 @@ def write_onnx(model: AudioClassifier, path: Path, info: ModelInfo, example: tor
     """torch.onnx (dynamo) with dynamic batch and length axes, or dynamic batch only where the network
     fixes the length (LSTM layers); the ModelInfo goes into metadata_props. Returns whether length is dynamic."""
     import_optional("onnxscript", "to export ONNX (torch.onnx's exporter)")
-    onnx = import_optional("onnx", "to export ONNX")
+    import_optional("onnx", "to export ONNX")
     batch = torch.export.Dim("batch")
     samples = torch.export.Dim("samples", min=model.frontend.n_fft)
     failure = ""
@@ -110,14 +110,10 @@ def write_onnx(model: AudioClassifier, path: Path, info: ModelInfo, example: tor
             failure = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             continue
         assert program is not None
+        program.model.metadata_props.update(info.to_metadata())  # set on the IR model: the file is written once
+        program.model.doc_string = (f"earmark {info.model}: {INPUT} float32 [batch, samples], mono at "
+                                    f"{info.sample_rate} Hz → {OUTPUT} [batch, {len(info.labels)}]")
         program.save(str(path))
-        proto = onnx.load(str(path))
-        for key, value in info.to_metadata().items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        proto.doc_string = (f"earmark {info.model}: {INPUT} float32 [batch, samples], mono at {info.sample_rate} Hz "
-                            f"→ {OUTPUT} [batch, {len(info.labels)}]")
-        onnx.save(proto, str(path))
         return dynamic_samples
     raise ExportError(f"torch.onnx cannot export model {info.model!r}: {failure[:200]}")
 
