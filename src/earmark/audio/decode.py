@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -63,22 +66,34 @@ def check_file(path: Path) -> int:
 
 def _decode_av(path: Path) -> tuple[np.ndarray, int]:
     """Decode with PyAV (bundled FFmpeg) for formats libsndfile cannot read (m4a, aac, webm, ...)."""
+    with open_av(path) as (container, stream):
+        chunks = [frame.to_ndarray() for frame in av_frames(container, stream)]
+        sample_rate = av_rate(stream)
+    if not chunks or sample_rate <= 0:
+        raise DecodeError("no audio samples decoded (truncated or not audio)")
+    return _planar_float(chunks), sample_rate
+
+
+@contextmanager
+def open_av(path: Path) -> Iterator[tuple[Any, Any]]:
+    """A PyAV container and its first audio stream; FFmpeg's errors, also those raised while the caller
+    decodes inside the `with`, become DecodeError."""
     import av  # imported here: only needed for the formats soundfile cannot read
 
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 raise DecodeError("no audio stream (not an audio file?)")
-            stream = container.streams.audio[0]
-            chunks = [frame.to_ndarray() for frame in av_frames(container, stream)]
-            sample_rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+            yield container, container.streams.audio[0]
     except DecodeError:
         raise
     except (av.FFmpegError, ValueError, OSError, EOFError) as exc:
         raise DecodeError(f"not decodable audio ({type(exc).__name__})") from None
-    if not chunks or sample_rate <= 0:
-        raise DecodeError("no audio samples decoded (truncated or not audio)")
-    return _planar_float(chunks), sample_rate
+
+
+def av_rate(stream: Any) -> int:
+    """The native sample rate of a PyAV audio stream (0 when it does not say)."""
+    return int(stream.codec_context.sample_rate or stream.rate or 0)
 
 
 def av_frames(container, stream):  # type: ignore[no-untyped-def]
@@ -99,15 +114,31 @@ def _planar_float(chunks: list[np.ndarray]) -> np.ndarray:
 
 def _check_samples(samples: np.ndarray, sample_rate: int) -> None:
     """Refuse audio that would poison training: no samples, NaN/Inf, absurd rate or length."""
-    if sample_rate <= 0:
-        raise DecodeError(f"invalid sample rate {sample_rate}")
+    check_rate(sample_rate)
     if samples.shape[-1] == 0:
         raise DecodeError("no samples (0-length audio)")
     if samples.shape[-1] / sample_rate > MAX_DURATION_S:
         hours = samples.shape[-1] / sample_rate / 3600
         raise DecodeError(f"absurdly long ({hours:.1f} h > {MAX_DURATION_S / 3600:.0f} h)")
+    check_finite(samples)
+
+
+def check_rate(sample_rate: int) -> None:
+    """DecodeError for a sample rate that is not positive."""
+    if sample_rate <= 0:
+        raise DecodeError(f"invalid sample rate {sample_rate}")
+
+
+def check_finite(samples: np.ndarray) -> None:
+    """DecodeError when any sample is NaN or infinite."""
     if not np.isfinite(samples).all():
         raise DecodeError("contains NaN or Inf samples")
+
+
+def check_audible(peak: float) -> None:
+    """DecodeError for audio whose peak is zero (or not a number): nothing to learn from."""
+    if peak == 0.0 or not math.isfinite(peak):
+        raise DecodeError("silent (all samples are zero)")
 
 
 def load_mono(path: Path, sample_rate: int) -> tuple[np.ndarray, AudioInfo]:
@@ -115,7 +146,5 @@ def load_mono(path: Path, sample_rate: int) -> tuple[np.ndarray, AudioInfo]:
     samples, native_rate = decode(path)
     info = AudioInfo(sample_rate=native_rate, channels=samples.shape[0], num_samples=samples.shape[1])
     mono = resample(to_mono(samples), native_rate, sample_rate)
-    peak = float(np.abs(mono).max()) if mono.size else 0.0
-    if peak == 0.0 or not math.isfinite(peak):
-        raise DecodeError("silent (all samples are zero)")
+    check_audible(float(np.abs(mono).max()) if mono.size else 0.0)
     return mono, info

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from earmark.audio.decode import av_frames, check_file
+from earmark.audio.decode import av_frames, av_rate, check_audible, check_file, check_finite, check_rate, open_av
 from earmark.audio.resample import StreamResampler, to_mono
 from earmark.errors import DecodeError
 
@@ -27,23 +27,21 @@ def stream_mono(path: Path, sample_rate: int, block_frames: int = BLOCK_FRAMES) 
     """
     check_file(path)
     resampler: StreamResampler | None = None
-    peak, total = 0.0, 0
+    peak = 0.0
     for block, native_rate in _native_blocks(path, block_frames):
         mono = to_mono(block)  # [C, n] → [n]
-        if not np.isfinite(mono).all():
-            raise DecodeError("contains NaN or Inf samples")
-        peak, total = max(peak, float(np.abs(mono).max(initial=0.0))), total + mono.size
+        check_finite(mono)
+        peak = max(peak, float(np.abs(mono).max(initial=0.0)))
         resampler = resampler or StreamResampler(native_rate, sample_rate)
         out = resampler.push(mono)
         if out.size:
             yield out
-    if resampler is None or total == 0:
+    if resampler is None or resampler.consumed == 0:
         raise DecodeError("no samples (0-length audio)")
     tail = resampler.flush()
     if tail.size:
         yield tail
-    if peak == 0.0:
-        raise DecodeError("silent (all samples are zero)")
+    check_audible(peak)
 
 
 def _native_blocks(path: Path, block_frames: int) -> Iterator[tuple[np.ndarray, int]]:
@@ -54,8 +52,7 @@ def _native_blocks(path: Path, block_frames: int) -> Iterator[tuple[np.ndarray, 
         yield from _av_blocks(path, block_frames)
         return
     with handle:
-        if handle.samplerate <= 0:
-            raise DecodeError(f"invalid sample rate {handle.samplerate}")
+        check_rate(handle.samplerate)
         while True:  # read() until it comes back empty: a header's frame count can be an estimate (mp3)
             try:
                 block = handle.read(block_frames, dtype="float32", always_2d=True)
@@ -68,28 +65,17 @@ def _native_blocks(path: Path, block_frames: int) -> Iterator[tuple[np.ndarray, 
 
 def _av_blocks(path: Path, block_frames: int) -> Iterator[tuple[np.ndarray, int]]:
     """PyAV (bundled FFmpeg) frames gathered into blocks of about `block_frames` (m4a, aac, webm, ...)."""
-    import av  # only needed for the formats soundfile cannot read
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise DecodeError("no audio stream (not an audio file?)")
-            stream = container.streams.audio[0]
-            rate = int(stream.codec_context.sample_rate or stream.rate or 0)
-            if rate <= 0:
-                raise DecodeError(f"invalid sample rate {rate}")
-            pending: list[np.ndarray] = []
-            count = 0
-            for frame in av_frames(container, stream):
-                chunk = frame.to_ndarray().astype(np.float32, copy=False)  # planar [C, n]
-                pending.append(chunk)
-                count += chunk.shape[1]
-                if count >= block_frames:
-                    yield np.concatenate(pending, axis=1), rate
-                    pending, count = [], 0
-            if pending:
+    with open_av(path) as (container, stream):
+        rate = av_rate(stream)
+        check_rate(rate)
+        pending: list[np.ndarray] = []
+        count = 0
+        for frame in av_frames(container, stream):
+            chunk = frame.to_ndarray().astype(np.float32, copy=False)  # planar [C, n]
+            pending.append(chunk)
+            count += chunk.shape[1]
+            if count >= block_frames:
                 yield np.concatenate(pending, axis=1), rate
-    except DecodeError:
-        raise
-    except (av.FFmpegError, ValueError, OSError, EOFError) as exc:
-        raise DecodeError(f"not decodable audio ({type(exc).__name__})") from None
+                pending, count = [], 0
+        if pending:
+            yield np.concatenate(pending, axis=1), rate

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import multiprocessing
 import sys
 import threading
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from earmark.audio.decode import decode
+from earmark.audio.decode import check_audible, decode
 from earmark.audio.resample import resample_many, to_mono
 from earmark.data.fingerprint import fingerprints
 from earmark.errors import DecodeError
@@ -104,8 +103,10 @@ def _to_int16(item: _Native, mono: np.ndarray, sample_rate: int) -> Decoded:
     if mono.size < MIN_DURATION_S * sample_rate:
         return Decoded(item.index, None, reason=f"too short ({mono.size / sample_rate * 1000:.0f} ms)")
     peak = float(np.abs(mono).max())
-    if peak == 0.0 or not math.isfinite(peak):
-        return Decoded(item.index, None, reason="silent (all samples are zero)")
+    try:
+        check_audible(peak)
+    except DecodeError as exc:
+        return Decoded(item.index, None, reason=str(exc))
     scale = 32767.0 / peak if peak > 1.0 else 32767.0  # float sources above full scale: scale, not clip
     samples = np.round(mono * scale).astype(np.int16)
     return Decoded(item.index, samples, item.sample_rate, item.channels, sha1=item.sha1)
