@@ -52,6 +52,26 @@ def test_tensorboard_has_one_step_per_epoch(tone_run: Path) -> None:
     assert val == pytest.approx([float(row.split(",")[4]) for row in history], abs=1e-6)
 
 
+def test_a_run_resumed_in_the_same_second_is_read_after_its_predecessor(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from earmark.training.scalars import ScalarLog
+
+    first = ScalarLog(tmp_path, 0)  # the killed run: epochs 1-3 logged, only 1-2 checkpointed
+    for epoch in (1, 2, 3):
+        first.add({"epoch": epoch, "train_loss": 10.0})
+    first.close()
+    (made,) = tmp_path.glob("events.out.tfevents.*")  # as if another process (a higher pid) had written it:
+    made.rename(tmp_path / f"{made.name.rsplit('.', 2)[0]}.9999999.0")  # names sort by second, host, then pid
+    second = ScalarLog(tmp_path, 2)  # resumed at once, as a kill -9 and an immediate --resume do
+    for epoch in (3, 4):
+        second.add({"epoch": epoch, "train_loss": 1.0})
+    second.close()
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("loss/train")] == [(1, 10.0), (2, 10.0), (3, 1.0), (4, 1.0)]
+
+
 def test_out_folder_of_other_things_gets_a_named_run(tone_prepared: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "runs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ class ScalarLog:
         from torch.utils.tensorboard import SummaryWriter  # lazy: imports tensorboard and protobuf
 
         # purge_step hides events a killed run logged after its last checkpoint (they are trained again)
+        _wait_for_a_later_second(log_dir)
         self.writer: Any = SummaryWriter(str(log_dir), purge_step=epochs_done + 1 if epochs_done else None)
 
     def add(self, record: dict[str, float]) -> None:
@@ -29,3 +31,14 @@ class ScalarLog:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _wait_for_a_later_second(log_dir: Path) -> None:
+    """TensorBoard reads a folder's event files in name order, and a name starts with the second the file was
+    made (then host and pid): a run resumed within the second its killed predecessor started would be read
+    first, and its purge of the redone epochs would not apply. Wait out that second (at most one)."""
+    stamps = [int(part[3]) for part in (p.name.split(".") for p in log_dir.glob("events.out.tfevents.*"))
+              if len(part) > 3 and part[3].isdigit()]
+    deadline = time.monotonic() + 1.1  # a file stamped in the future (clock change) is not waited for
+    while stamps and int(time.time()) <= max(stamps) and time.monotonic() < deadline:
+        time.sleep(0.05)
