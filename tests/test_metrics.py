@@ -17,6 +17,7 @@ from earmark.evaluation import (
     bootstrap_ci,
     compute_metrics,
     confusion_matrix,
+    exact_binomial_ci,
     expected_calibration_error,
     macro_f1,
     per_class,
@@ -196,7 +197,7 @@ def test_compute_metrics_block_is_json_ready() -> None:
     labels = [f"class_{i}" for i in range(6)]
     block = compute_metrics(y_true, probs, labels, seed=0, n_boot=200)
     expected_keys = {
-        "n", "accuracy", "balanced_accuracy", "macro_f1", "accuracy_ci95", "macro_f1_ci95",
+        "n", "accuracy", "balanced_accuracy", "macro_f1", "accuracy_ci95", "macro_f1_ci95", "ci_method",
         "top_k", "ece", "per_class", "confusion",
     }  # fmt: skip
     assert set(block) == expected_keys
@@ -218,3 +219,22 @@ def test_compute_metrics_top_k_only_below_num_classes() -> None:
     assert compute_metrics(y_true, probs, ["a", "b"], n_boot=50)["top_k"] == {}
     with pytest.raises(ValueError, match="labels"):
         compute_metrics(y_true, probs, ["a", "b", "c"])
+
+
+def test_perfect_and_hopeless_results_get_an_exact_interval_not_a_point() -> None:
+    scipy_stats = pytest.importorskip("scipy.stats")
+    labels = ["a", "b", "c"]
+    y_true = np.arange(300) % 3
+    perfect = compute_metrics(y_true, np.eye(3)[y_true], labels, n_boot=200)
+    lo, hi = perfect["accuracy_ci95"]
+    assert perfect["accuracy"] == 1.0 and hi == 1.0 and 0.98 < lo < 0.99  # the bootstrap would say [1, 1]
+    assert "exact binomial" in perfect["ci_method"] and perfect["macro_f1_ci95"] == [lo, hi]
+    reference = scipy_stats.binomtest(300, 300).proportion_ci(confidence_level=0.95, method="exact")
+    assert lo == pytest.approx(reference.low, abs=1e-6)
+    wrong = compute_metrics(y_true, np.eye(3)[(y_true + 1) % 3], labels, n_boot=200)
+    assert wrong["accuracy_ci95"][0] == 0.0 and wrong["accuracy_ci95"][1] == pytest.approx(1 - lo, abs=1e-6)
+    assert exact_binomial_ci(1, 1) == pytest.approx((0.025, 1.0))
+    with pytest.raises(ValueError, match="closed form"):
+        exact_binomial_ci(5, 10)
+    one_error = compute_metrics(y_true, np.eye(3)[np.where(np.arange(300) == 7, 0, y_true)], labels, n_boot=200)
+    assert "bootstrap" in one_error["ci_method"] and one_error["accuracy_ci95"][0] < 1.0

@@ -19,10 +19,12 @@ from earmark.evaluation import (
     plot_confusion,
     write_reports,
 )
+from earmark.evaluation.examples import ClipExample, wav_bytes
+from earmark.evaluation.plots import spectrogram_png
 
 EVIL = "<script>alert(1)</script>"
 LABELS = ["zero", "one", EVIL]
-SECTION_IDS = ("summary", "config", "curves", "per-class", "confusion", "confused-pairs")
+SECTION_IDS = ("summary", "dataset", "config", "curves", "per-class", "confusion", "confused-pairs", "misclassified")
 
 
 def _split(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,23 +58,50 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
         {"epoch": 2, "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": None},  # missing values tolerated
         {"epoch": 3, "train_loss": "0.3", "val_accuracy": "0.9", "seconds": 1.0},  # as read back from CSV
     ]
+    metrics["baselines"] = {
+        name: {"test": {"n": 30, "accuracy": acc, "accuracy_ci95": [acc - 0.1, acc + 0.1], "macro_f1": acc,
+                        "macro_f1_ci95": [acc - 0.1, acc + 0.1], "balanced_accuracy": acc}}
+        for name, acc in (("majority", 0.333), ("logreg", 0.612))
+    } | {"protocol": "fitted on the train split"}
     context = {
         "dataset": "digits from /data/<x>",
         "split_protocol": "grouped 80/10/10",
         "config_yaml": "a: 1",
+        "command": "earmark train data --out run",
+        "data_report": {"source": "/data/<x>", "labels_from": "folder", "groups_from": None, "n_groups": 50,
+                        "n_kept": 50, "n_rejected": 1, "sample_rate": 16000, "source_sample_rates": {"8000": 50},
+                        "class_counts": {"zero": 20, "one": 25, EVIL: 5},
+                        "leakage": {"ok": False, "n_groups_across_splits": 2, "duplicates_across_splits": [],
+                                    "n_near_duplicates_across_splits": 0}},
+        "split_counts": {"val": {"zero": 8, "one": 12}, "test": {"zero": 10, "one": 10, EVIL: 10}},
     }
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)
+    examples = [ClipExample(clip=f"clips/wrong_{i}<&>.wav", true="zero", predicted=EVIL, score=0.9 - i / 10,
+                            duration_s=12.0, excerpt_s=1.0, wav=wav_bytes(tone, 8000),
+                            png=spectrogram_png(np.random.default_rng(i).random((40, 20)), 1.0, "zero → one"))
+                for i in range(2)]
     run_dir = tmp_path_factory.mktemp("reports") / "run"
-    write_reports(run_dir, metrics, history, LABELS, predictions, context)
+    write_reports(run_dir, metrics, history, LABELS, predictions, context, examples)
     return run_dir, metrics
 
 
 def test_all_files_written_and_no_temp_files_left(run: tuple[Path, dict[str, Any]]) -> None:
     run_dir, _ = run
-    expected = {"metrics.json", "per_class.csv", "predictions.csv", "report.html"}
+    expected = {"metrics.json", "per_class.csv", "predictions.csv", "report.html", "model_card.md"}
     expected |= {"confusion_matrix.png", "curves.png"}
     assert {p.name for p in run_dir.iterdir()} == expected
     for name in ("confusion_matrix.png", "curves.png"):
         assert (run_dir / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_report_files_get_the_usual_permissions(run: tuple[Path, dict[str, Any]]) -> None:
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("metrics.json", "report.html", "confusion_matrix.png", "model_card.md"):
+        assert stat.S_IMODE((run[0] / name).stat().st_mode) == 0o666 & ~umask, name  # not mkstemp's 0600
 
 
 def test_metrics_json_round_trips(run: tuple[Path, dict[str, Any]]) -> None:
@@ -86,7 +115,11 @@ def test_html_is_self_contained_with_sections(run: tuple[Path, dict[str, Any]]) 
         assert f'<section id="{section}">' in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     sources = re.findall(r"""src="([^"]*)\"""", page)
-    assert len(sources) == 2 and all(src.startswith("data:image/png;base64,") for src in sources)
+    assert sum(src.startswith("data:image/png;base64,") for src in sources) == 2 + 2  # plots + examples
+    assert sum(src.startswith("data:audio/wav;base64,") for src in sources) == 2 == page.count("<audio")
+    assert len(sources) == 6
+    assert "clips/wrong_0&lt;&amp;&gt;.wav" in page and "first 1.0 s" in page
+    assert "Leakage check FAILED" in page and 'id="baselines"' in page and "0.612 [0.512, 0.712]" in page
     assert "<script" not in page.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "/data/&lt;x&gt;" in page and "<pre>a: 1</pre>" in page
@@ -110,10 +143,22 @@ def test_csv_files(run: tuple[Path, dict[str, Any]]) -> None:
 def test_predictions_optional_and_single_split(tmp_path: Path) -> None:
     y_true, probs = _split(2, 15)
     metrics = {"val": compute_metrics(y_true, probs, LABELS, n_boot=50), "labels": LABELS, "model": "m"}
-    write_reports(tmp_path, metrics, [], LABELS, None, {})
-    assert not (tmp_path / "predictions.csv").exists()
+    write_reports(tmp_path, metrics, [], LABELS, None, {}, model_card=False)
+    assert not (tmp_path / "predictions.csv").exists() and not (tmp_path / "model_card.md").exists()
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Confusion matrix (val)" in page and "(not recorded)" in page
+    assert "Baselines: not computed" in page and "No misclassified clips to show" in page
+
+
+def test_model_card_states_protocol_baselines_limitations_and_command(run: tuple[Path, dict[str, Any]]) -> None:
+    card = (run[0] / "model_card.md").read_text(encoding="utf-8")
+    for heading in ("## Intended use", "## Data and protocol", "## Results", "## Limitations", "## How to reproduce"):
+        assert heading in card
+    assert "grouped 80/10/10" in card and "Leakage check (groups and identical" in card and "FAILED" in card
+    assert "| logreg | 0.612 [0.512, 0.712]" in card and "| majority | 0.333" in card
+    assert "Files were not grouped" in card and "leakage check failed" in card
+    assert "content above 4000 Hz was never seen" in card and "test split has only 30 clips" in card
+    assert "```sh\nearmark train data --out run\n```" in card
 
 
 def test_summary_table() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +31,8 @@ def prepare(args: argparse.Namespace) -> int:
     from earmark.data.prepare import prepare
 
     source = _source_options(args)
-    report = prepare(args.source, args.out, source.spec, _prepare_options(args, source))
+    report = prepare(args.source, args.out, source.spec, _prepare_options(args, source),
+                     command=args.command_line)
     _print_prepare_summary(args.out, report)
     return 0
 
@@ -98,7 +98,7 @@ def train(args: argparse.Namespace) -> int:
     from earmark.training.outputs import choose_run_dir
 
     config = train_config(args)
-    command = shlex.join(["earmark", *sys.argv[1:]])
+    command = args.command_line
     holdout = ("fold", str(args.fold)) if args.fold is not None else None
     run_dir = choose_run_dir(args.out, config.model.name, args.data, args.resume)
     say = _rank_zero_print()
@@ -121,7 +121,7 @@ def cv(args: argparse.Namespace) -> int:
     from earmark.training.cv import cross_validate, format_cv_table
 
     say = _rank_zero_print()
-    command = shlex.join(["earmark", *sys.argv[1:]])
+    command = args.command_line
     summary = cross_validate(args.data, args.out, train_config(args), args.by, command, log=say)
     say(format_cv_table(summary))
     say(f"cross-validation: {args.out}  (cv.json, cv.csv, one run folder per {summary['scheme']})")
@@ -139,7 +139,7 @@ def sweep(args: argparse.Namespace) -> int:
                       args.overrides, train_flags(args))
     say = _rank_zero_print()
     say(f"sweep: {len(runs)} runs ({len(runs) // len(seeds)} combinations × {len(seeds)} seeds) → {args.out}")
-    summary = run_sweep(args.data, args.out, runs, args.metric, shlex.join(["earmark", *sys.argv[1:]]), log=say)
+    summary = run_sweep(args.data, args.out, runs, args.metric, args.command_line, log=say)
     say(format_sweep_table(summary))
     say(f"sweep: {args.out}  (sweep.csv, sweep.json, one run folder per combination and seed)")
     return 0
@@ -147,10 +147,13 @@ def sweep(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     from earmark.evaluation.report import format_summary_table
-    from earmark.training.evaluate import evaluate_run
+    from earmark.training.evaluate import evaluate_run, evaluation_dir
 
     metrics = evaluate_run(args.run, args.data, args.split)
     print(format_summary_table(metrics))
+    if args.run.is_dir():
+        folder = evaluation_dir(args.run, Path(metrics["data"]), args.split)
+        print(f"report: {folder / 'report.html'}")
     return 0
 
 

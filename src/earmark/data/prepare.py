@@ -38,9 +38,10 @@ class PrepareOptions:
     shard_items: int = 256  # files per cache shard: the unit of parallel work and the most a kill can lose
 
 
-def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions) -> dict[str, Any]:
+def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions, command: str = "") -> dict[str, Any]:
     """Prepare `source` into `out`; returns the report. Re-running finished work is a no-op; an
-    interrupted run resumes from its last finished cache shard."""
+    interrupted run resumes from its last finished cache shard. `command` (the command line) is recorded in
+    prepare.json so a model card can say how to reproduce the data."""
     items, skipped = scan(source, spec)
     job, cache_key = _job_ids(source, spec, options, items)
     done = _finished_report(out, job)
@@ -55,7 +56,7 @@ def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions) -
     if options.strict and (report["n_rejected"] or not report["leakage"]["ok"]):
         raise DataError(f"{source}: {report['n_rejected']} file(s) rejected or leakage found (--strict); "
                         f"see {out / 'rejected.csv'} and the leakage section of the report")
-    _write_outputs(out, rows, rejected=[*skipped, *rejected], report=report, job=job)
+    _write_outputs(out, rows, rejected=[*skipped, *rejected], report=report, job=job, command=command)
     return report
 
 
@@ -149,7 +150,7 @@ def _assign_folds(rows: list[ManifestRow], options: PrepareOptions) -> list[Mani
 
 
 def _write_outputs(out: Path, rows: list[ManifestRow], rejected: list[Skipped], report: dict[str, Any],
-                   job: str) -> None:
+                   job: str, command: str) -> None:
     """Labels, rejected files, reports, then the manifest and the done-marker last."""
     labels = sorted({row.label for row in rows})
     write_json_atomic(out / "labels.json", labels)
@@ -157,4 +158,5 @@ def _write_outputs(out: Path, rows: list[ManifestRow], rejected: list[Skipped], 
     write_report(out, report)
     write_manifest(out / "manifest.csv", rows)
     write_json_atomic(out / "prepare.json", {"job": job, "columns": list(MANIFEST_COLUMNS),
-                                             "shards": 1 + max((row.shard for row in rows), default=0)})
+                                             "shards": 1 + max((row.shard for row in rows), default=0),
+                                             "command": command})

@@ -155,12 +155,42 @@ def compute_metrics(
         "accuracy": _r(accuracy(t, pred)),
         "balanced_accuracy": _r(balanced_accuracy(t, pred)),
         "macro_f1": _r(macro_f1(t, pred)),
-        "accuracy_ci95": _r_pair(bootstrap_ci(t, pred, accuracy, n_boot=n_boot, seed=seed)),
-        "macro_f1_ci95": _r_pair(bootstrap_ci(t, pred, macro_f1, n_boot=n_boot, seed=seed)),
+        **_intervals(t, pred, n_boot, seed),
         "top_k": {f"top_{k}": _r(top_k_accuracy(t, scores, k)) for k in TOP_KS if k < num_classes},
         "ece": _r(expected_calibration_error(t, scores)),
         "per_class": _per_class_block(t, pred, labels),
         "confusion": confusion_matrix(t, pred, num_classes).tolist(),
+    }
+
+
+def exact_binomial_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson interval of a proportion in closed form for the extreme cases 0/n and n/n.
+
+    These are the cases a resampling interval cannot see: with no error (or no hit) to resample,
+    every bootstrap replicate repeats the estimate and the percentile interval collapses to a point.
+    """
+    if n < 1 or successes not in (0, n):
+        raise ValueError(f"closed form only for 0 or n successes out of n >= 1, got {successes}/{n}")
+    edge = ((1.0 - level) / 2.0) ** (1.0 / n)  # P(all n correct | p = edge) = (1 - level) / 2
+    return (edge, 1.0) if successes == n else (0.0, 1.0 - edge)
+
+
+def _intervals(t: np.ndarray, pred: np.ndarray, n_boot: int, seed: int) -> dict[str, Any]:
+    """95% intervals of accuracy and macro-F1 and how they were obtained.
+
+    Normally a seeded percentile bootstrap over clips. When every clip is right (or every clip wrong) the
+    bootstrap has nothing to resample, so both intervals are the exact binomial (Clopper-Pearson) interval
+    of the accuracy: a 300/300 result reads [0.988, 1.0], not a misleading [1.0, 1.0].
+    """
+    correct = int(np.sum(t == pred))
+    if correct in (0, len(t)):
+        exact = _r_pair(exact_binomial_ci(correct, len(t)))
+        return {"accuracy_ci95": exact, "macro_f1_ci95": list(exact),
+                "ci_method": "exact binomial (Clopper-Pearson): no clip to resample on one side"}
+    return {
+        "accuracy_ci95": _r_pair(bootstrap_ci(t, pred, accuracy, n_boot=n_boot, seed=seed)),
+        "macro_f1_ci95": _r_pair(bootstrap_ci(t, pred, macro_f1, n_boot=n_boot, seed=seed)),
+        "ci_method": f"percentile bootstrap over clips, {n_boot} resamples, seed {seed}",
     }
 
 

@@ -1,4 +1,5 @@
-"""PNG figures for the run report: confusion matrix (counts and row-normalised) and training curves.
+"""PNG figures for the run report: confusion matrix (counts and row-normalised), training curves, and the
+spectrogram of a misclassified clip.
 
 matplotlib is imported inside the functions (it costs about a second) and used through `Figure` with the
 Agg canvas, never pyplot, so no global backend or figure registry is touched.
@@ -75,6 +76,22 @@ def plot_curves(history: Sequence[dict[str, Any]], path: Path) -> None:
         else:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="gray")
     _save(fig, path)
+
+
+def spectrogram_png(features: np.ndarray, seconds: float, title: str, y_label: str = "band") -> bytes:
+    """A small PNG of one clip's feature map `[F, T]` (time across, bands up), for the report's examples."""
+    fig = _new_figure(4.8, 2.2)
+    ax = fig.subplots()
+    image = ax.imshow(np.asarray(features), origin="lower", aspect="auto", cmap="magma",
+                      extent=(0.0, max(seconds, 1e-3), 0.0, float(features.shape[0])), interpolation="nearest")
+    ax.set_xlabel("time (s)", fontsize=8)
+    ax.set_ylabel(y_label, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(_shorten(title), fontsize=8)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=7)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
 
 
 def _new_figure(width_in: float, height_in: float) -> Figure:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import html
 import io
 import json
 from collections.abc import Mapping, Sequence
@@ -13,7 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from earmark.evaluation.examples import ClipExample
+from earmark.evaluation.model_card import render_model_card
 from earmark.evaluation.plots import plot_confusion, plot_curves
+from earmark.evaluation.sections import baselines_table, dataset_section, misclassified_section
+from earmark.evaluation.text import esc, fmt, headline_split, with_ci
 from earmark.fileio import write_text_atomic
 
 SPLIT_ORDER = ("val", "test")
@@ -25,6 +28,9 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #ccc;padding:.25rem .6rem}
 td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f2f2f2}
+.ok{color:#11632b}.warn{color:#a30000;font-weight:bold}
+figure.clip{display:inline-block;margin:.5rem;padding:.5rem;border:1px solid #ddd;vertical-align:top;max-width:400px}
+figure.clip audio{width:100%;margin:.25rem 0}
 pre{background:#f7f7f7;padding:1rem;overflow:auto}img{max-width:100%;height:auto}
 .headline{font-size:1.25rem}
 """
@@ -37,11 +43,15 @@ def write_reports(
     labels: list[str],
     predictions: dict[str, list[dict[str, Any]]] | None,
     context: dict[str, Any],
+    examples: Sequence[ClipExample] = (),
+    model_card: bool = True,
 ) -> None:
     """Write every report file of a run into `run_dir`; predictions.csv only when `predictions` is given.
 
-    `context` keys read: `dataset` (description), `split_protocol`, `config_yaml` (resolved config text);
-    any other str/number values are listed under the summary.
+    `context` keys read: `dataset` (description), `split_protocol`, `config_yaml` (resolved config text),
+    `data_report` (the prepared dataset's report.json), `split_counts` (clips per split and label), and for the
+    model card `command`, `prepare_command`, `sample_rate`, `window_s`, `aggregate`, `versions`; any other
+    str/number values are listed under the summary. `examples` are misclassified clips to play and show.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -50,14 +60,16 @@ def write_reports(
     write_text_atomic(run_dir / "per_class.csv", _per_class_csv(blocks))
     if predictions is not None:
         write_text_atomic(run_dir / "predictions.csv", _predictions_csv(predictions))
-    matrix_split = "test" if "test" in blocks else ("val" if "val" in blocks else None)
+    matrix_split = headline_split(blocks)
     images: dict[str, bytes] = {}
     if matrix_split is not None:
         plot_confusion(blocks[matrix_split]["confusion"], labels, run_dir / "confusion_matrix.png")
         images["confusion"] = (run_dir / "confusion_matrix.png").read_bytes()
     plot_curves(history, run_dir / "curves.png")
     images["curves"] = (run_dir / "curves.png").read_bytes()
-    page = _render_html(metrics, blocks, labels, context, images, matrix_split)
+    if model_card:
+        write_text_atomic(run_dir / "model_card.md", render_model_card(metrics, blocks, context))
+    page = _render_html(metrics, blocks, labels, context, images, matrix_split, examples)
     write_text_atomic(run_dir / "report.html", page)
 
 
@@ -98,9 +110,9 @@ def format_summary_table(metrics: Mapping[str, Any]) -> str:
             [
                 split,
                 str(block.get("n", "")),
-                _acc_with_ci(block),
-                _fmt(block.get("balanced_accuracy")),
-                _fmt(block.get("macro_f1")),
+                with_ci(block),
+                fmt(block.get("balanced_accuracy")),
+                fmt(block.get("macro_f1")),
             ]
         )
     widths = [max(len(row[col]) for row in rows) for col in range(len(header))]
@@ -153,25 +165,6 @@ def _top_k_text(top_k: Any) -> str:
     return ";".join(f"{label}:{float(score):.6f}" for label, score in top_k)
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    """A metric for display; blank when it was not computed."""
-    return f"{float(value):.{digits}f}" if isinstance(value, (int, float)) else "–"
-
-
-def _acc_with_ci(block: Mapping[str, Any]) -> str:
-    """`0.990 [0.975, 0.997]`, or the bare accuracy when there is no interval."""
-    ci = block.get("accuracy_ci95")
-    text = _fmt(block.get("accuracy"))
-    if isinstance(ci, (list, tuple)) and len(ci) == 2:
-        return f"{text} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
-    return text
-
-
-def _e(value: Any) -> str:
-    """HTML-escaped text of any value: every user string goes through here."""
-    return html.escape(str(value), quote=True)
-
-
 def _render_html(
     metrics: Mapping[str, Any],
     blocks: Mapping[str, Mapping[str, Any]],
@@ -179,11 +172,17 @@ def _render_html(
     context: Mapping[str, Any],
     images: Mapping[str, bytes],
     matrix_split: str | None,
+    examples: Sequence[ClipExample],
 ) -> str:
-    """The whole report.html page: inline CSS and base64 PNGs, no scripts, no external resources."""
+    """The whole report.html page: inline CSS, base64 PNGs and WAVs, no scripts, no external resources."""
     title = f"earmark report: {metrics.get('model', 'model')}"
+    wrong = 0
+    if matrix_split is not None:
+        confusion = np.asarray(blocks[matrix_split]["confusion"])
+        wrong = int(confusion.sum() - np.trace(confusion))
     sections = [
         _summary_section(metrics, blocks, context),
+        dataset_section(context),
         _config_section(context),
         _image_section("curves", "Training curves", images.get("curves"), "loss and accuracy per epoch"),
         _per_class_section(blocks),
@@ -194,10 +193,11 @@ def _render_html(
             f"confusion matrix of the {matrix_split} split",
         ),
         _confused_pairs_section(blocks, labels, matrix_split),
+        misclassified_section(examples, matrix_split, wrong),
     ]
     return (
-        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{_e(title)}</title>\n'
-        f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{_e(title)}</h1>\n"
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{esc(title)}</title>\n'
+        f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{esc(title)}</h1>\n"
         + "\n".join(sections)
         + "\n</body>\n</html>\n"
     )
@@ -208,28 +208,35 @@ def _summary_section(
 ) -> str:
     """Model, data, split protocol and the headline numbers, each with its split and n."""
     headline = ""
-    if blocks:
-        split = "test" if "test" in blocks else next(iter(blocks))
+    split = headline_split(blocks)
+    if split is not None:
         block = blocks[split]
         headline = (
-            f'<p class="headline">{_e(split)} accuracy {_e(_acc_with_ci(block))} (95% interval) '
-            f"on n = {_e(block.get('n', '?'))} clips</p>"
+            f'<p class="headline">{esc(split)} accuracy {esc(with_ci(block))} (95% interval) '
+            f"on n = {esc(block.get('n', '?'))} clips</p>"
         )
     header = "".join(
         f"<th>{name}</th>" for name in ("split", "n", "accuracy [95% CI]", "balanced accuracy", "macro-F1")
     )
     rows = "".join(
-        f"<tr><td>{_e(split)}</td><td class=num>{_e(block.get('n', ''))}</td>"
-        f"<td class=num>{_e(_acc_with_ci(block))}</td>"
-        f"<td class=num>{_fmt(block.get('balanced_accuracy'))}</td>"
-        f"<td class=num>{_fmt(block.get('macro_f1'))}</td></tr>"
+        f"<tr><td>{esc(split)}</td><td class=num>{esc(block.get('n', ''))}</td>"
+        f"<td class=num>{esc(with_ci(block))}</td>"
+        f"<td class=num>{fmt(block.get('balanced_accuracy'))}</td>"
+        f"<td class=num>{fmt(block.get('macro_f1'))}</td></tr>"
         for split, block in blocks.items()
     )
     return (
         f'<section id="summary">\n<h2>Summary</h2>\n{headline}\n{_facts_table(metrics, context)}\n'
         f"<table><tr>{header}</tr>{rows}</table>\n<p>Metrics are per clip: a clip's windows are aggregated "
-        "before scoring.</p>\n</section>"
+        f"before scoring. {esc(_ci_note(blocks))}</p>\n{baselines_table(metrics, blocks)}\n</section>"
     )
+
+
+def _ci_note(blocks: Mapping[str, Mapping[str, Any]]) -> str:
+    """How the headline split's intervals were computed, as a sentence."""
+    split = headline_split(blocks)
+    method = blocks[split].get("ci_method") if split is not None else None
+    return f"Intervals ({split}): {method}." if method else ""
 
 
 def _facts_table(metrics: Mapping[str, Any], context: Mapping[str, Any]) -> str:
@@ -241,20 +248,20 @@ def _facts_table(metrics: Mapping[str, Any], context: Mapping[str, Any]) -> str:
     ]
     if isinstance(metrics.get("seconds_train"), (int, float)):
         facts.append(("training time", f"{float(metrics['seconds_train']):.1f} s"))
-    known = {"dataset", "split_protocol", "config_yaml"}
+    known = {"dataset", "data", "split_protocol", "config_yaml", "command", "prepare_command"}
     facts += [
         (key, value)
         for key, value in context.items()
         if key not in known and isinstance(value, (str, int, float, Path))
     ]
-    rows = "".join(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in facts)
+    rows = "".join(f"<tr><th>{esc(key)}</th><td>{esc(value)}</td></tr>" for key, value in facts)
     return f"<table>{rows}</table>"
 
 
 def _config_section(context: Mapping[str, Any]) -> str:
     """The resolved configuration exactly as the run used it."""
     text = context.get("config_yaml") or "(not recorded)"
-    return f'<section id="config">\n<h2>Configuration</h2>\n<pre>{_e(text)}</pre>\n</section>'
+    return f'<section id="config">\n<h2>Configuration</h2>\n<pre>{esc(text)}</pre>\n</section>'
 
 
 def _image_section(section_id: str, heading: str, png: bytes | None, alt: str) -> str:
@@ -263,23 +270,23 @@ def _image_section(section_id: str, heading: str, png: bytes | None, alt: str) -
         body = "<p>Not available.</p>"
     else:
         data = base64.b64encode(png).decode("ascii")
-        body = f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
-    return f'<section id="{section_id}">\n<h2>{_e(heading)}</h2>\n{body}\n</section>'
+        body = f'<img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
+    return f'<section id="{section_id}">\n<h2>{esc(heading)}</h2>\n{body}\n</section>'
 
 
 def _per_class_section(blocks: Mapping[str, Mapping[str, Any]]) -> str:
     """One precision/recall/F1/support table per evaluated split."""
     parts = ['<section id="per-class">', "<h2>Per-class metrics</h2>"]
     for split, block in blocks.items():
-        parts.append(f"<h3>{_e(split)} (n = {_e(block.get('n', '?'))})</h3>")
+        parts.append(f"<h3>{esc(split)} (n = {esc(block.get('n', '?'))})</h3>")
         parts.append(
             "<table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
         )
         for label, scores in block["per_class"].items():
             parts.append(
-                f"<tr><td>{_e(label)}</td><td class=num>{_fmt(scores.get('precision'))}</td>"
-                f"<td class=num>{_fmt(scores.get('recall'))}</td><td class=num>{_fmt(scores.get('f1'))}</td>"
-                f"<td class=num>{_e(scores.get('support', ''))}</td></tr>"
+                f"<tr><td>{esc(label)}</td><td class=num>{fmt(scores.get('precision'))}</td>"
+                f"<td class=num>{fmt(scores.get('recall'))}</td><td class=num>{fmt(scores.get('f1'))}</td>"
+                f"<td class=num>{esc(scores.get('support', ''))}</td></tr>"
             )
         parts.append("</table>")
     parts.append("</section>")
@@ -307,11 +314,11 @@ def _confused_pairs_section(
         parts.append("<p>No off-diagonal confusions.</p>")
     else:
         support = np.asarray(blocks[split or ""]["confusion"]).sum(axis=1)
-        parts.append(f"<p>Split: {_e(split)}. Share is of the true class's clips.</p>")
+        parts.append(f"<p>Split: {esc(split)}. Share is of the true class's clips.</p>")
         parts.append("<table><tr><th>true</th><th>predicted</th><th>count</th><th>share</th></tr>")
         for row, col, count in pairs:
             parts.append(
-                f"<tr><td>{_e(labels[row])}</td><td>{_e(labels[col])}</td><td class=num>{count}</td>"
+                f"<tr><td>{esc(labels[row])}</td><td>{esc(labels[col])}</td><td class=num>{count}</td>"
                 f"<td class=num>{count / max(int(support[row]), 1):.1%}</td></tr>"
             )
         parts.append("</table>")

@@ -87,7 +87,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     metrics = None
     if fabric.is_global_zero:
         best = load_checkpoint(files.best)
-        metrics = finish_run(files, best, data, rows, config, setup.state.history, setup.state.seconds, log)
+        metrics = finish_run(files, best, data, rows, setup.state.history, setup.state.seconds, log)
     return dict(fabric.broadcast(metrics))
 
 

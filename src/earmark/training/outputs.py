@@ -19,10 +19,8 @@ from earmark.config import TrainConfig, dump_yaml, to_dict
 from earmark.data.dataset import PreparedData
 from earmark.data.manifest import ManifestRow
 from earmark.errors import EarmarkError
-from earmark.evaluation.metrics import compute_metrics
-from earmark.evaluation.report import build_predictions, write_reports
-from earmark.evaluation.runner import score_clips
 from earmark.fileio import write_csv_atomic, write_json_atomic, write_text_atomic
+from earmark.training.reporting import write_model_report
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "clips_per_s")
 
@@ -118,29 +116,6 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def evaluate_splits(loaded: LoadedModel, data: PreparedData, splits: dict[str, list[ManifestRow]],
-                    batch_size: int, seed: int = 0) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """Clip-level metrics and per-clip predictions for each non-empty split."""
-    metrics: dict[str, Any] = {}
-    predictions: dict[str, list[dict[str, Any]]] = {}
-    for split, rows in splits.items():
-        if not rows:
-            continue
-        scores = score_clips(loaded.model, data, rows, loaded.labels, loaded.config.data, batch_size)
-        metrics[split] = compute_metrics(scores.y_true, scores.probs, loaded.labels, seed=seed)
-        predictions[split] = build_predictions([row.path for row in scores.rows], scores.y_true, scores.probs,
-                                               loaded.labels)
-    return metrics, predictions
-
-
-def _split_protocol(data_dir: Path) -> str:
-    """How the prepared dataset was split, as its report states it."""
-    try:
-        return str(json.loads((data_dir / "report.json").read_text(encoding="utf-8")).get("split_protocol", "–"))
-    except (OSError, ValueError):
-        return "–"
-
-
 def finished_metrics(run: Path) -> dict[str, Any] | None:
     """metrics.json of a run that finished, or None."""
     try:
@@ -155,15 +130,24 @@ def safe_name(text: str) -> str:
 
 
 def finish_run(files: RunFiles, best: LoadedModel, data: PreparedData, rows: dict[str, list[ManifestRow]],
-               config: TrainConfig, history: list[dict[str, float]], seconds: float,
-               log: Callable[[str], None]) -> dict[str, Any]:
-    """Evaluate the best checkpoint on val and test and write metrics.json and the reports."""
-    splits = {"val": rows["val"], "test": rows["test"]}
-    metrics, predictions = evaluate_splits(best, data, splits, config.trainer.batch_size, config.trainer.seed)
-    metrics.update({"labels": best.labels, "model": config.model.name, "seconds_train": round(seconds, 2)})
-    context = {"config_yaml": dump_yaml(config), "data": str(data.root), "best_epoch": best.state.get("best_epoch"),
-               "dataset": f"{data.root} ({len(data.rows)} clips, {len(data.labels)} classes)",
-               "split_protocol": _split_protocol(data.root)}
-    write_reports(files.root, metrics, history, best.labels, predictions, context)
+               history: list[dict[str, float]], seconds: float, log: Callable[[str], None]) -> dict[str, Any]:
+    """Evaluate the best checkpoint on val and test; write metrics.json, the reports and the model card."""
+    record = _read_record(files.root)
+    context = {"best_epoch": best.state.get("best_epoch"), "command": record.get("command"),
+               "versions": record.get("versions")}
+    if record.get("holdout"):
+        kind, value = record["holdout"]
+        context["split_protocol"] = f"cross-validation: {kind} {value} held out as test"
+    metrics = write_model_report(files.root, best, data, {"val": rows["val"], "test": rows["test"]},
+                                 (data, rows["train"]), history, {"seconds_train": round(seconds, 2)}, context,
+                                 model_card=True)
     log(f"best epoch {best.state.get('best_epoch')}; metrics written to {files.root / 'metrics.json'}")
     return metrics
+
+
+def _read_record(run: Path) -> dict[str, Any]:
+    """run.json of a run (written by `start_run`), or {} if it cannot be read."""
+    try:
+        return dict(json.loads((run / "run.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,110 @@
+"""The two numbers a result is read against, fitted on the run's own train split and scored on its clips.
+
+- `majority`: the class prior of the train split; it predicts the most frequent training class for every clip.
+- `logreg`: multinomial logistic regression on each clip's per-band mean and standard deviation over time of
+  the run's own front-end features (the classic "MFCC statistics" baseline), fitted full-batch with L-BFGS.
+
+Both take a few seconds where the network takes minutes, so every run reports them on the same clips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from earmark.data.dataset import PreparedData, fit_window
+from earmark.data.manifest import ManifestRow
+from earmark.evaluation.metrics import compute_metrics
+
+BASELINES = ("majority", "logreg")
+MAX_POOLED_S = 60.0  # seconds of each clip pooled: a long clip's statistics settle well before
+L2 = 1e-3  # weight penalty per training clip, keeps separable data from diverging
+MAX_ITER = 200
+_HEADLINE = ("n", "accuracy", "balanced_accuracy", "macro_f1", "accuracy_ci95", "macro_f1_ci95")
+
+
+def pooled_features(frontend: nn.Module, data: PreparedData, rows: Sequence[ManifestRow],
+                    window_samples: int) -> np.ndarray:
+    """`[N, 2F]` float64: mean and standard deviation over time of every band of `frontend(clip)`.
+
+    Clips shorter than a window are padded to it as training pads them; at most `MAX_POOLED_S` is read.
+    """
+    limit = max(window_samples, round(MAX_POOLED_S * data.sample_rate))
+    pooled = []
+    with torch.inference_mode():
+        for row in rows:
+            samples = data.samples(row, 0, limit)
+            if samples.size < window_samples:
+                samples = fit_window(samples, window_samples)
+            features = frontend(torch.from_numpy(samples)[None])[0, 0].double()  # [F, T]
+            pooled.append(torch.cat([features.mean(dim=1), features.std(dim=1, unbiased=False)]).numpy())
+    return np.stack(pooled) if pooled else np.zeros((0, 0))
+
+
+def fit_logreg(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Weights `[D, K]` and bias `[K]` of an L2-penalised multinomial logistic regression on standardised `x`.
+
+    Returns the standardisation folded into the weights, so `x @ w + b` are the logits of raw features.
+    """
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std = np.where(std > 1e-12, std, 1.0)
+    features = torch.from_numpy((x - mean) / std)
+    target = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    generator = torch.Generator().manual_seed(seed)
+    weight = (0.01 * torch.randn(x.shape[1], num_classes, generator=generator, dtype=torch.float64)).requires_grad_()
+    bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+    solver = torch.optim.LBFGS([weight, bias], max_iter=MAX_ITER, line_search_fn="strong_wolfe",
+                               tolerance_grad=1e-9, tolerance_change=1e-12)
+
+    def closure() -> torch.Tensor:
+        solver.zero_grad()
+        loss = nn.functional.cross_entropy(features @ weight + bias, target) + 0.5 * L2 * (weight**2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        solver.step(closure)
+    w = weight.detach().numpy() / std[:, None]
+    return w, bias.detach().numpy() - mean @ w
+
+
+def baseline_metrics(frontend: nn.Module, train_data: PreparedData, train_rows: Sequence[ManifestRow],
+                     data: PreparedData, splits: Mapping[str, Sequence[ManifestRow]], labels: list[str],
+                     window_samples: int, seed: int = 0) -> dict[str, Any]:
+    """`{"majority": {split: block}, "logreg": {split: block}, "protocol": text}` for every non-empty split.
+
+    Fitted on `train_rows` of `train_data` (the model's own training clips), scored on `splits` of `data`
+    (the same dataset, or another one for a cross-dataset evaluation). Each block holds n, accuracy, balanced
+    accuracy, macro-F1 and their 95% intervals, computed exactly as the model's are (`compute_metrics`, same
+    seed). Clips whose label the model does not know are left out.
+    """
+    index = {label: i for i, label in enumerate(labels)}
+    train = [row for row in train_rows if row.label in index]
+    if not train:
+        return {}
+    y_train = np.array([index[row.label] for row in train])
+    prior = np.bincount(y_train, minlength=len(labels)) / len(y_train)
+    w, b = fit_logreg(pooled_features(frontend, train_data, train, window_samples), y_train, len(labels), seed)
+    result: dict[str, Any] = {name: {} for name in BASELINES}
+    for split, rows in splits.items():
+        known = [row for row in rows if row.label in index]
+        if not known:
+            continue
+        y_true = np.array([index[row.label] for row in known])
+        logits = pooled_features(frontend, data, known, window_samples) @ w + b
+        probs = {"majority": np.tile(prior, (len(known), 1)), "logreg": _softmax(logits)}
+        for name in BASELINES:
+            block = compute_metrics(y_true, probs[name], labels, seed=seed)
+            result[name][split] = {key: block[key] for key in _HEADLINE}
+    result["protocol"] = (f"fitted on the train split ({len(train)} clips), scored on the same clips as the model; "
+                          "logreg: per-band mean and std of the run's features, L2 logistic regression")
+    return result
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))

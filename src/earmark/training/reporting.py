@@ -1,0 +1,98 @@
+"""Score a trained model on prepared splits and write everything a person reads about it.
+
+Shared by `train` (at the end of a run) and `evaluate` (later, on the run's own data or another dataset):
+clip metrics and predictions, the baselines on the same clips, the most confident mistakes with their
+audio, report.html and, for a run, model_card.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from earmark.checkpoint import LoadedModel
+from earmark.config import dump_yaml
+from earmark.data.dataset import PreparedData
+from earmark.data.manifest import ManifestRow
+from earmark.evaluation.baselines import baseline_metrics
+from earmark.evaluation.examples import misclassified_examples
+from earmark.evaluation.metrics import compute_metrics
+from earmark.evaluation.report import build_predictions, write_reports
+from earmark.evaluation.runner import ClipScores, score_clips
+from earmark.evaluation.text import headline_split
+
+
+@dataclass
+class Scored:
+    """Clip-level results of one model on some splits: metrics blocks, prediction rows and the raw scores."""
+
+    metrics: dict[str, Any]
+    predictions: dict[str, list[dict[str, Any]]]
+    scores: dict[str, ClipScores]
+
+
+def evaluate_splits(loaded: LoadedModel, data: PreparedData, splits: Mapping[str, list[ManifestRow]],
+                    batch_size: int, seed: int = 0) -> Scored:
+    """Clip-level metrics and per-clip predictions for each non-empty split."""
+    result = Scored({}, {}, {})
+    for split, rows in splits.items():
+        if not rows:
+            continue
+        scores = score_clips(loaded.model, data, rows, loaded.labels, loaded.config.data, batch_size)
+        result.scores[split] = scores
+        result.metrics[split] = compute_metrics(scores.y_true, scores.probs, loaded.labels, seed=seed)
+        result.predictions[split] = build_predictions([row.path for row in scores.rows], scores.y_true,
+                                                      scores.probs, loaded.labels)
+    return result
+
+
+def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, splits: Mapping[str, list[ManifestRow]],
+                       train: tuple[PreparedData, Sequence[ManifestRow]] | None, history: list[dict[str, Any]],
+                       extra: Mapping[str, Any], context: Mapping[str, Any], model_card: bool) -> dict[str, Any]:
+    """Evaluate `loaded` on `splits` of `data` and write the report files into `out`; returns metrics.json.
+
+    `train` is the data and rows the model was fitted on: the baselines are fitted there (none without it).
+    `extra` goes into metrics.json beside the split blocks; `context` is added to what the report states.
+    """
+    seed = loaded.config.trainer.seed
+    scored = evaluate_splits(loaded, data, splits, loaded.config.trainer.batch_size, seed)
+    metrics: dict[str, Any] = {**scored.metrics, "labels": loaded.labels, "model": loaded.config.model.name, **extra}
+    frontend, window = loaded.model.frontend, loaded.window_samples
+    if train is not None and scored.metrics:
+        baselines = baseline_metrics(frontend, train[0], train[1], data, splits, loaded.labels, window, seed)
+        if baselines:
+            metrics["baselines"] = baselines
+    split = headline_split(scored.scores)
+    examples = []
+    if split is not None:
+        scores = scored.scores[split]
+        examples = misclassified_examples(frontend, data, scores.rows, scores.y_true, scores.probs, loaded.labels,
+                                          window)
+    counts = {name: dict(sorted(Counter(row.label for row in rows).items())) for name, rows in splits.items()}
+    if train is not None:
+        counts = {"train": dict(sorted(Counter(row.label for row in train[1]).items())), **counts}
+    facts = {
+        "config_yaml": dump_yaml(loaded.config), "data": str(data.root),
+        "dataset": f"{data.root} ({len(data.rows)} clips, {len(data.labels)} classes)",
+        "data_report": _read_json(data.root / "report.json"), "split_counts": counts,
+        "split_protocol": str(_read_json(data.root / "report.json").get("split_protocol", "–")),
+        "prepare_command": _read_json(data.root / "prepare.json").get("command"),
+        "sample_rate": loaded.sample_rate, "window_s": loaded.config.data.window_s,
+        "aggregate": loaded.config.data.aggregate,
+    }
+    write_reports(out, metrics, history, loaded.labels, scored.predictions, {**facts, **context}, examples,
+                  model_card=model_card)
+    return metrics
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a file, or {} when it is missing or unreadable (a report states what it can)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
