@@ -24,25 +24,46 @@ BASELINES = ("majority", "logreg")
 MAX_POOLED_S = 60.0  # seconds of each clip pooled: a long clip's statistics settle well before
 L2 = 1e-3  # weight penalty per training clip, keeps separable data from diverging
 MAX_ITER = 200
+BATCH_SAMPLES = 2_000_000  # waveform samples scored at once (8 MB of float32)
 _HEADLINE = ("n", "accuracy", "balanced_accuracy", "macro_f1", "accuracy_ci95", "macro_f1_ci95")
 
 
 def pooled_features(frontend: nn.Module, data: PreparedData, rows: Sequence[ManifestRow],
-                    window_samples: int) -> np.ndarray:
+                    window_samples: int, batch_samples: int = BATCH_SAMPLES) -> np.ndarray:
     """`[N, 2F]` float64: mean and standard deviation over time of every band of `frontend(clip)`.
 
     Clips shorter than a window are padded to it as training pads them; at most `MAX_POOLED_S` is read.
+    Clips are scored in batches of similar length, zero-padded at the end; the frames that padding adds are
+    left out of the statistics, so each clip's numbers are those of the clip alone.
     """
     limit = max(window_samples, round(MAX_POOLED_S * data.sample_rate))
-    pooled = []
+    lengths = np.array([min(max(row.num_samples, window_samples), limit) for row in rows], dtype=np.int64)
+    hop = int(getattr(frontend, "hop_length", 1))
+    pooled: np.ndarray | None = None
+    order = np.argsort(lengths, kind="stable")
+    start = 0
     with torch.inference_mode():
-        for row in rows:
-            samples = data.samples(row, 0, limit)
-            if samples.size < window_samples:
-                samples = fit_window(samples, window_samples)
-            features = frontend(torch.from_numpy(samples)[None])[0, 0].double()  # [F, T]
-            pooled.append(torch.cat([features.mean(dim=1), features.std(dim=1, unbiased=False)]).numpy())
-    return np.stack(pooled) if pooled else np.zeros((0, 0))
+        while start < len(order):
+            stop = start + 1
+            while stop < len(order) and (stop + 1 - start) * lengths[order[stop]] <= batch_samples:
+                stop += 1
+            batch = order[start:stop]
+            waves = np.zeros((len(batch), int(lengths[batch[-1]])), dtype=np.float32)
+            for slot, index in enumerate(batch):
+                samples = data.samples(rows[index], 0, limit)
+                waves[slot, : lengths[index]] = fit_window(samples, window_samples) \
+                    if samples.size < window_samples else samples
+            features = frontend(torch.from_numpy(waves))[:, 0].double()  # [B, F, T]
+            frames = torch.from_numpy(1 + lengths[batch] // hop).clamp(max=features.shape[-1])
+            mask = (torch.arange(features.shape[-1])[None, :] < frames[:, None]).double()[:, None, :]
+            mean = (features * mask).sum(dim=-1) / frames[:, None]
+            std = (((features - mean[..., None]) ** 2 * mask).sum(dim=-1) / frames[:, None]).sqrt()
+            stats = torch.cat([mean, std], dim=1).numpy()
+            if pooled is None:
+                pooled = np.empty((len(rows), stats.shape[1]))
+            pooled[batch] = stats
+            start = stop
+    return pooled if pooled is not None else np.zeros((0, 0))
 
 
 def fit_logreg(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
