@@ -11,6 +11,17 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from earmark.errors import EarmarkError
+
+
+def make_dir(path: Path) -> Path:
+    """Create folder `path` (and its parents) or say in one line why it cannot be (a file in the way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EarmarkError(f"{path}: cannot create this folder ({exc.strerror}: {exc.filename})") from None
+    return path
+
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
