@@ -26,10 +26,12 @@ def evaluate_run(run: Path, data_dir: Path | None = None, split: str = "test") -
     unknown = sorted(set(data.labels) - set(loaded.labels))
     if unknown:
         raise DataError(f"{data_dir}: labels the model does not know: {', '.join(unknown[:10])} "
-                        f"(model labels: {', '.join(loaded.labels[:10])}{'...' if len(loaded.labels) > 10 else ''})")
+                        f"(model labels: {', '.join(loaded.labels[:10])}{'...' if len(loaded.labels) > 10 else ''}); "
+                        "evaluate on data with the model's labels (or some of them), or train on these")
     rows = data.split_rows(split)
     if not rows:
-        raise DataError(f"{data_dir}: the {split} split is empty")
+        sizes = ", ".join(f"{name} {len(data.split_rows(name))}" for name in ("train", "val", "test"))
+        raise DataError(f"{data_dir}: the {split} split is empty ({sizes}); choose another with --split")
     metrics, _ = evaluate_splits(loaded, data, {split: rows}, loaded.config.trainer.batch_size)
     metrics.update({"labels": loaded.labels, "model": loaded.config.model.name, "data": str(data_dir)})
     if run.is_dir():
