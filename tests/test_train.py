@@ -149,5 +149,5 @@ def test_hostile_checkpoint_is_refused(tmp_path: Path) -> None:
 
     path = tmp_path / "evil.ckpt"
     path.write_bytes(pickle.dumps({"format": Evil()}))
-    with pytest.raises(EarmarkError, match="not a loadable earmark checkpoint"):
+    with pytest.raises(EarmarkError, match="refused: not only tensors and plain data"):
         load_checkpoint(path)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,20 +54,46 @@ def save_checkpoint(path: Path, model: torch.nn.Module, config: TrainConfig, lab
 def load_checkpoint(path: Path, device: str = "cpu") -> LoadedModel:
     """Load and rebuild a model; refuses anything but tensors and plain data (weights_only)."""
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not the user's business
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:
         raise EarmarkError(f"{path}: checkpoint not found") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EarmarkError(f"{path}: not a loadable earmark checkpoint ({first[:160]})") from None
+    except Exception as exc:  # on garbage the weights-only unpickler raises whatever it trips on (IndexError...)
+        raise EarmarkError(f"{path}: {_load_failure(exc)}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise EarmarkError(f"{path}: not an earmark checkpoint (format {state.get('format')!r})"
                            if isinstance(state, dict) else f"{path}: not an earmark checkpoint")
-    config = from_dict(TrainConfig, state["config"])
-    model = build_model(config, state["labels"], state["sample_rate"])
-    model.load_state_dict(state["model"], strict=True)
+    try:
+        config = from_dict(TrainConfig, state["config"])
+        labels, sample_rate = [str(label) for label in state["labels"]], state["sample_rate"]
+        if not labels or not isinstance(sample_rate, int) or sample_rate <= 0:
+            raise ValueError(f"labels {labels[:3]!r}, sample rate {sample_rate!r}")
+        model = build_model(config, labels, sample_rate)
+        model.load_state_dict(state["model"], strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError, EarmarkError) as exc:
+        detail = f"no {exc}" if isinstance(exc, KeyError) else _first_line(exc)
+        raise EarmarkError(f"{path}: damaged earmark checkpoint ({detail})") from None
     model.eval()
-    return LoadedModel(model, config, list(state["labels"]), int(state["sample_rate"]), state)
+    return LoadedModel(model, config, labels, sample_rate, state)
+
+
+def _load_failure(exc: BaseException) -> str:
+    """Why torch.load refused a file, in one line; a pickle that is more than tensors and plain data is named so."""
+    text = str(exc).strip()
+    if isinstance(exc, pickle.UnpicklingError) and "weights only load failed" in text.lower():
+        found = re.search(r"unsupported (GLOBAL [^\s]+|operand \d+)", text, re.IGNORECASE)
+        return (f"refused: not only tensors and plain data ({found.group(1) if found else 'unsafe pickle'}); "
+                "earmark never unpickles code from a checkpoint, re-create it with `earmark train`")
+    return f"not a loadable earmark checkpoint ({_first_line(exc)})"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first informative line of an exception's message (torch puts a heading before the detail)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    return (lines or [type(exc).__name__])[0][:160]
 
 
 def resolve_checkpoint(path: Path) -> Path:

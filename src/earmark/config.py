@@ -161,7 +161,15 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected key=value, e.g. optim.lr=0.001")
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: not a YAML value ({_one_line(exc)})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """A YAML error (several lines with a caret under the culprit) as one line."""
+    return " ".join(str(exc).split())[:200]
 
 
 def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -189,8 +197,8 @@ def load_train_config(path: Path | None = None, overrides: list[str] | None = No
     if path is not None:
         try:
             values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read config ({exc})") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read config ({_one_line(exc)})") from None
     values = apply_overrides(values, overrides or [])
     for key, value in (flags or {}).items():
         _set_path(values, key.split("."), value, key)

@@ -11,9 +11,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from earmark.errors import EarmarkError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once: mkstemp makes 0600 files, the rename should leave the usual 0666 & ~umask
 FILE_MODE = 0o666 & ~_UMASK
+
+
+def make_dir(path: Path) -> Path:
+    """Create folder `path` (and its parents) or say in one line why it cannot be (a file in the way, no permission)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EarmarkError(f"{path}: cannot create this folder ({exc.strerror}: {exc.filename})") from None
+    return path
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

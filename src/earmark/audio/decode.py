@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +44,8 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
         samples, sample_rate = plain
     else:
         try:
-            data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
+            with quiet_stderr():
+                data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
             samples = np.ascontiguousarray(data.T)  # [C, N]
         except (sf.LibsndfileError, RuntimeError, TypeError):
             samples, sample_rate = _decode_av(path)
@@ -55,13 +57,34 @@ def check_file(path: Path) -> int:
     """The size in bytes of a readable, regular, non-empty file; DecodeError otherwise."""
     try:
         info = path.stat()
+        str(path).encode("utf-8")  # the decoders take UTF-8 names; a Latin-1 one would fail deep inside them
     except OSError as exc:
         raise DecodeError(f"not a readable file ({exc.strerror})") from None
+    except UnicodeEncodeError:
+        raise DecodeError("file name is not valid UTF-8; rename the file") from None
     if not stat.S_ISREG(info.st_mode):
         raise DecodeError("not a regular file")
     if info.st_size == 0:
         raise DecodeError("empty file (0 bytes)")
     return info.st_size
+
+
+@contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for a native call: libsndfile's bundled mpg123 prints notes on a broken MP3
+    there ("Illegal Audio-MPEG-Header...") that would break the one-line error the user gets instead."""
+    try:
+        saved = os.dup(2)
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+    except OSError:  # no descriptor 2 to redirect: nothing to silence
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _decode_av(path: Path) -> tuple[np.ndarray, int]:

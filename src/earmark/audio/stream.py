@@ -12,7 +12,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from earmark.audio.decode import av_frames, av_rate, check_audible, check_file, check_finite, check_rate, open_av
+from earmark.audio.decode import (
+    av_frames,
+    av_rate,
+    check_audible,
+    check_file,
+    check_finite,
+    check_rate,
+    open_av,
+    quiet_stderr,
+)
 from earmark.audio.resample import StreamResampler, to_mono
 from earmark.errors import DecodeError
 
@@ -47,7 +56,8 @@ def stream_mono(path: Path, sample_rate: int, block_frames: int = BLOCK_FRAMES) 
 def _native_blocks(path: Path, block_frames: int) -> Iterator[tuple[np.ndarray, int]]:
     """`([C, n] float32, native rate)` blocks: soundfile when libsndfile opens the file, PyAV otherwise."""
     try:
-        handle = sf.SoundFile(str(path))
+        with quiet_stderr():
+            handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError):
         yield from _av_blocks(path, block_frames)
         return
@@ -55,7 +65,8 @@ def _native_blocks(path: Path, block_frames: int) -> Iterator[tuple[np.ndarray, 
         check_rate(handle.samplerate)
         while True:  # read() until it comes back empty: a header's frame count can be an estimate (mp3)
             try:
-                block = handle.read(block_frames, dtype="float32", always_2d=True)
+                with quiet_stderr():
+                    block = handle.read(block_frames, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise DecodeError(f"not decodable audio past the start ({str(exc)[:120]})") from None
             if not len(block):

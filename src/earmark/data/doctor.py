@@ -14,7 +14,7 @@ from earmark.data.prepare import PrepareOptions, analyse
 from earmark.data.report import write_report
 from earmark.data.sources import LabelSpec, Skipped, scan
 from earmark.errors import DataError
-from earmark.fileio import write_csv_atomic
+from earmark.fileio import make_dir, write_csv_atomic
 from earmark.progress import Progress
 
 
@@ -35,7 +35,7 @@ def doctor(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions) ->
             else:
                 clips.append(clip_facts(result, shard=-1, offset=0))
     progress.close()
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     write_csv_atomic(out / "rejected.csv", ["source", "reason"], [(r.source, r.reason) for r in rejected])
     rows, report = analyse(source, spec, options, items, clips, rejected)
     write_report(out, report)

@@ -49,9 +49,11 @@ def read_manifest(path: Path) -> list[ManifestRow]:
             records = list(csv.DictReader(handle))
     except OSError as exc:
         raise DataError(f"{path}: cannot read manifest ({exc.strerror}); is this a prepared dataset?") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a manifest (not UTF-8 text); run `earmark prepare` again") from None
     try:
         return [_parse(record) for record in records]
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:  # TypeError: a row cut short (a field is None)
         raise DataError(f"{path}: malformed manifest ({exc}); run `earmark prepare` again") from None
 
 

@@ -18,7 +18,7 @@ from earmark.data.report import build_report, write_report
 from earmark.data.sources import Item, LabelSpec, Skipped, scan
 from earmark.data.split import VAL_FRACTION, assign_folds, carve_val, parse_ratios, split_items
 from earmark.errors import DataError
-from earmark.fileio import write_csv_atomic, write_json_atomic
+from earmark.fileio import make_dir, write_csv_atomic, write_json_atomic
 
 DEFAULT_SPLIT = "80/10/10"
 CACHE_FORMAT = 2  # bump when decoding, resampling or fingerprints change: old caches are then rebuilt
@@ -49,7 +49,7 @@ def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions, c
         return done
     if not items:
         raise DataError(f"{source}: no labelled audio files found (check --labels)")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     clips, rejected = build_cache(items, out / "cache", options.sample_rate, options.workers, cache_key,
                                    options.shard_items)
     rows, report = analyse(source, spec, options, items, clips, [*skipped, *rejected])
@@ -85,8 +85,11 @@ def _job_ids(source: Path, spec: LabelSpec, options: PrepareOptions, items: list
     job = hashlib.sha256(json.dumps([CACHE_FORMAT, str(source.resolve()), asdict(spec), job_options]).encode())
     cache = hashlib.sha256(json.dumps(decode_options).encode())
     for item in items:
-        stat = item.source.stat()
-        facts = f"{item.path}|{item.source}|{stat.st_size}|{stat.st_mtime_ns}"
+        try:
+            stat = item.source.stat()
+            facts = f"{item.path}|{item.source}|{stat.st_size}|{stat.st_mtime_ns}"
+        except OSError:  # a dangling or looping link: decoding rejects it with the reason
+            facts = f"{item.path}|{item.source}|unreadable"
         job.update(f"{facts}|{item.label}".encode())
         cache.update(facts.encode())
     return job.hexdigest(), cache.hexdigest()

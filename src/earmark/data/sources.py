@@ -61,9 +61,14 @@ def scan(root: Path, spec: LabelSpec) -> tuple[list[Item], list[Skipped]]:
     if spec.labels.startswith("csv:"):
         items, skipped = _scan_csv(root, Path(spec.labels[4:]), spec)
     elif spec.labels.startswith("regex:"):
-        items, skipped = _scan_regex(root, _relative_audio_paths(root), _compile(spec.labels[6:], "--labels", "label"))
+        pattern = _compile(spec.labels[6:], "--labels", "label")
+        files, skipped = _named_files(root)
+        items, more = _scan_regex(root, files, pattern)
+        skipped += more
     elif spec.labels == "folder":
-        items, skipped = _scan_folder(root, _relative_audio_paths(root))
+        files, skipped = _named_files(root)
+        items, more = _scan_folder(root, files)
+        skipped += more
     else:
         raise DataError(f"--labels {spec.labels!r}: expected folder, 'regex:PATTERN' or 'csv:FILE'")
     if spec.group and spec.group.startswith("regex:"):
@@ -132,6 +137,22 @@ def _relative_audio_paths(root: Path) -> list[str]:
         prefix = "" if prefix == "./" else prefix
         found += [prefix + name for name in names if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS]
     return sorted(found)
+
+
+def _named_files(root: Path) -> tuple[list[str], list[Skipped]]:
+    """The audio files under `root`, less those whose names are not UTF-8 (they cannot go into a manifest)."""
+    files, skipped = [], []
+    for rel in _relative_audio_paths(root):
+        if printable_name(rel) == rel:
+            files.append(rel)
+        else:
+            skipped.append(Skipped(printable_name(rel), "file name is not valid UTF-8; rename the file"))
+    return files, skipped
+
+
+def printable_name(name: str) -> str:
+    """`name` as text that can be printed and written anywhere: bytes that are not UTF-8 shown as \\xNN."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _scan_folder(root: Path, files: list[str]) -> tuple[list[Item], list[Skipped]]:

@@ -41,7 +41,11 @@ def assign_groups(
     for index, group in enumerate(groups):
         members[group].append(index)
     if len(members) == len(labels):
-        return _assign_singletons(labels, ratios, seed)
+        result = _assign_singletons(labels, ratios, seed)
+        # Per-label rounding can leave a small bucket empty (2 clips a class at 80/10/10 all round to train);
+        # the placement below then gives every wanted bucket at least one item.
+        if {b for b, r in enumerate(ratios) if r > 0} <= set(result):
+            return result
     counts = _group_label_counts(members, labels, label_ids)
     order = _placement_order(list(members), counts, seed)
     targets = np.outer(np.asarray(ratios, dtype=np.float64), counts.sum(axis=0) if counts.size else 0.0)
@@ -102,7 +106,10 @@ def _best_bucket(
     """The bucket whose label counts get closest to target by adding `add`."""
     used = set(bucket_of.values())
     empty = [b for b, r in enumerate(ratios) if r > 0 and b not in used]
-    if empty and groups_left <= len(empty):
+    if empty and groups_left < len(empty):
+        # Too few groups left for every wanted bucket: the largest (train first) takes it, so train is never empty.
+        return max(empty, key=lambda b: ratios[b])
+    if empty and groups_left == len(empty):
         # Just enough groups left to give every wanted bucket one: the emptiest wanted bucket takes it.
         return min(empty, key=lambda b: ratios[b])
     gain = ((filled + add - targets) ** 2).sum(axis=1) - ((filled - targets) ** 2).sum(axis=1)

@@ -17,7 +17,7 @@ from earmark.evaluation.model_card import render_model_card
 from earmark.evaluation.plots import plot_confusion, plot_curves
 from earmark.evaluation.sections import baselines_table, dataset_section, misclassified_section
 from earmark.evaluation.text import esc, fmt, headline_split, with_ci
-from earmark.fileio import write_text_atomic
+from earmark.fileio import make_dir, write_text_atomic
 
 SPLIT_ORDER = ("val", "test")
 TOP_CONFUSED_PAIRS = 10
@@ -54,7 +54,7 @@ def write_reports(
     str/number values are listed under the summary. `examples` are misclassified clips to play and show.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(run_dir)
     write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     blocks = split_blocks(metrics)
     write_text_atomic(run_dir / "per_class.csv", _per_class_csv(blocks))

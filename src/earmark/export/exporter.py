@@ -25,6 +25,7 @@ from earmark.checkpoint import load_checkpoint, resolve_checkpoint
 from earmark.classifier import AudioClassifier
 from earmark.errors import EarmarkError, ExportError
 from earmark.export.parity import ParityReport, check_parity, parity_windows
+from earmark.fileio import make_dir
 from earmark.inference.backends import (
     TORCHSCRIPT_EXTRA,
     Backend,
@@ -63,7 +64,7 @@ def export_run(run: Path, fmt: str = "onnx", out: Path | None = None) -> ExportR
     target = _target_path(run, checkpoint, fmt, out)
     data = parity_windows(run, checkpoint, reference.info)
     example = torch.from_numpy(data.windows[:2] if len(data.windows) > 1 else data.windows.repeat(2, axis=0))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(target.parent)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
     tmp = Path(name)

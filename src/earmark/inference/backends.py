@@ -50,13 +50,19 @@ class ModelInfo:
     @classmethod
     def from_metadata(cls, props: Mapping[str, str], source: Path) -> ModelInfo:
         """Read back `to_metadata`; a file without it is not an earmark export."""
-        try:
+        try:  # plain data only: JSON and integers, never evaluated
             labels = json.loads(props["labels"])
-            return cls([str(label) for label in labels], int(props["sample_rate"]), int(props["window_samples"]),
+            if not isinstance(labels, list) or not labels:
+                raise ValueError(f"labels {props['labels'][:40]!r} is not a list of names")
+            info = cls([str(label) for label in labels], int(props["sample_rate"]), int(props["window_samples"]),
                        int(props["hop_samples"]), props["aggregate"], props.get("model", "?"),
                        props.get("earmark_version", "?"))
+            if min(info.sample_rate, info.window_samples, info.hop_samples) <= 0:
+                raise ValueError("sample_rate, window_samples and hop_samples must be positive")
+            return info
         except (KeyError, ValueError, TypeError) as exc:
-            raise EarmarkError(f"{source}: not an earmark export (metadata {exc} missing or malformed); "
+            detail = f"no {exc}" if isinstance(exc, KeyError) else str(exc)[:160]
+            raise EarmarkError(f"{source}: not an earmark export (metadata: {detail}); "
                                "export it with `earmark export RUN`") from None
 
 

@@ -80,11 +80,19 @@ class Predictor:
             starts.append(start)
             ends.append(end)
             if filled == self.batch_size:
-                probs.append(softmax(self.backend.logits(batch)))
+                probs.append(self._probs(batch))
                 filled = 0
         if filled:
-            probs.append(softmax(self.backend.logits(batch[:filled])))
+            probs.append(self._probs(batch[:filled]))
         return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64), np.concatenate(probs)
+
+    def _probs(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities `[B, K]` of a batch, refusing a model whose outputs do not match its labels."""
+        logits = self.backend.logits(batch)
+        if logits.ndim != 2 or logits.shape[1] != len(self.labels):
+            raise EarmarkError(f"the model gives {logits.shape[1:]} scores per window but names "
+                               f"{len(self.labels)} labels; re-export it with `earmark export`")
+        return softmax(logits)
 
     def _classify(self, blocks: Iterable[np.ndarray], name: str) -> Prediction:
         starts, ends, probs = self.window_probs(blocks)

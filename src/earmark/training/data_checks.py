@@ -21,13 +21,16 @@ def check_splits(data: PreparedData) -> dict[str, list[ManifestRow]]:
         raise DataError(f"{data.root}: the train split is empty; check the split options of `earmark prepare`")
     present = {row.label for row in rows["train"]}
     if len(present) < 2:
-        raise DataError(f"{data.root}: the train split has {len(present)} class(es); a classifier needs at least 2")
+        raise DataError(f"{data.root}: the train split has {len(present)} class(es); a classifier needs at least 2: "
+                        "add recordings of another class (one folder or label per class) and prepare again")
     missing = [label for label in data.labels if label not in present]
     if missing:
         raise DataError(f"{data.root}: classes with no training clip: {', '.join(missing[:10])}; "
                         "add data or re-split with `earmark prepare`")
     if not rows["val"]:
-        raise DataError(f"{data.root}: the val split is empty; prepare with a split that keeps some, e.g. 80/10/10")
+        groups = len({row.group for row in data.rows})
+        raise DataError(f"{data.root}: the val split is empty ({groups} group(s) to share among the splits); prepare "
+                        "with a split that keeps some, e.g. 80/10/10, and enough groups (a finer --group or more data)")
     return rows
 
 

@@ -19,7 +19,7 @@ from earmark.config import TrainConfig, dump_yaml, to_dict
 from earmark.data.dataset import PreparedData
 from earmark.data.manifest import ManifestRow
 from earmark.errors import EarmarkError
-from earmark.fileio import write_csv_atomic, write_json_atomic, write_text_atomic
+from earmark.fileio import make_dir, write_csv_atomic, write_json_atomic, write_text_atomic
 from earmark.training.reporting import write_model_report
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "clips_per_s")
@@ -88,7 +88,7 @@ def start_run(run_dir: Path, data_dir: Path, data: PreparedData, config: TrainCo
               holdout: tuple[str, str] | None = None) -> RunFiles:
     """Create the run directory and record the resolved config and provenance (rank 0 only)."""
     files = RunFiles(run_dir)
-    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    make_dir(run_dir / "checkpoints")
     for stale in [*run_dir.glob(".*.tmp"), *(run_dir / "checkpoints").glob(".*.tmp")]:
         stale.unlink()  # a killed process's unfinished atomic write: never renamed, never read
     write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
