@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -151,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What the system refuses for reasons outside earmark: full or read-only disk, permissions, quotas.
+SYSTEM_REFUSALS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `earmark` console script; user errors are one line, never a traceback."""
     words = list(sys.argv[1:] if argv is None else argv)
@@ -161,6 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except EarmarkError as exc:
         print(f"earmark {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in SYSTEM_REFUSALS:
+            raise  # anything else is a bug: keep its traceback
+        print(f"earmark {args.command}: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"earmark {args.command}: interrupted", file=sys.stderr)

@@ -3,6 +3,7 @@ interrupted `prepare` (even kill -9) resumes from the last finished shard and ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, fields
@@ -12,7 +13,7 @@ import numpy as np
 
 from earmark.data.decoding import Decoded, decode_many, worker_pool
 from earmark.data.sources import Item, Skipped
-from earmark.fileio import write_json_atomic
+from earmark.fileio import cannot_write, write_json_atomic
 from earmark.progress import Progress
 
 
@@ -106,18 +107,23 @@ def _write_shard(task: _ShardTask) -> tuple[list[CachedClip], list[Skipped]]:
     final = shard_path(cache_dir, shard)
     tmp = final.with_name(f".{final.name}.tmp")
     offset = 0
-    with tmp.open("wb") as handle:
-        relative = {index: path for index, _, path in task.members}
-        for result in decode_many([(index, path) for index, path, _ in task.members], task.sample_rate):
-            if result.samples is None:
-                rejected.append(Skipped(relative[result.index], result.reason))
-                continue
-            handle.write(result.samples.astype("<i2").tobytes())
-            clips.append(clip_facts(result, shard, offset))
-            offset += result.samples.size
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, final)
+    try:
+        with tmp.open("wb") as handle:
+            relative = {index: path for index, _, path in task.members}
+            for result in decode_many([(index, path) for index, path, _ in task.members], task.sample_rate):
+                if result.samples is None:
+                    rejected.append(Skipped(relative[result.index], result.reason))
+                    continue
+                handle.write(result.samples.astype("<i2").tobytes())
+                clips.append(clip_facts(result, shard, offset))
+                offset += result.samples.size
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise cannot_write(final, exc) from None
     write_json_atomic(_sidecar_path(cache_dir, shard), {
         "job": job, "clips": [list(astuple_flat(c)) for c in clips], "rejected": [asdict(r) for r in rejected]})
     return clips, rejected

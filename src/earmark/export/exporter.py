@@ -25,7 +25,7 @@ from earmark.checkpoint import load_checkpoint, resolve_checkpoint
 from earmark.classifier import AudioClassifier
 from earmark.errors import EarmarkError, ExportError
 from earmark.export.parity import ParityReport, check_parity, parity_windows
-from earmark.fileio import make_dir
+from earmark.fileio import FILE_MODE, cannot_write, make_dir
 from earmark.inference.backends import (
     TORCHSCRIPT_EXTRA,
     Backend,
@@ -65,7 +65,10 @@ def export_run(run: Path, fmt: str = "onnx", out: Path | None = None) -> ExportR
     data = parity_windows(run, checkpoint, reference.info)
     example = torch.from_numpy(data.windows[:2] if len(data.windows) > 1 else data.windows.repeat(2, axis=0))
     make_dir(target.parent)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
     os.close(handle)
     tmp = Path(name)
     try:
@@ -74,10 +77,13 @@ def export_run(run: Path, fmt: str = "onnx", out: Path | None = None) -> ExportR
         parity = check_parity(reference, candidate, data)
         if not parity.ok:
             raise ExportError(f"parity check failed: {parity.line()}; {target} not written")
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it private; an export is meant to be shared
+        os.chmod(tmp, FILE_MODE)  # mkstemp made it private; an export is meant to be shared
         os.replace(tmp, target)
+    except OSError as exc:  # a full or read-only disk: the earlier export, if any, is left as it was
+        raise cannot_write(target, exc) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return ExportReport(target, fmt, reference.info, dynamic, parity, data.fallback, time.perf_counter() - begin)
 
 
@@ -133,12 +139,6 @@ def write_torchscript(model: AudioClassifier, path: Path, info: ModelInfo, examp
 
 _WRITERS: dict[str, Callable[[AudioClassifier, Path, ModelInfo, torch.Tensor], bool]] = {
     "onnx": write_onnx, "torchscript": write_torchscript}
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @contextlib.contextmanager
