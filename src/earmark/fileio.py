@@ -28,6 +28,17 @@ def make_dir(path: Path) -> Path:
     return path
 
 
+def remove_stale_temporaries(*folders: Path, pattern: str = ".*.tmp") -> None:
+    """Delete what killed processes left of their atomic writes in `folders` (never renamed, never read).
+
+    Called by a command when it starts on a folder it owns, before it writes anything there.
+    """
+    for folder in folders:
+        for stale in folder.glob(pattern) if folder.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a mix."""
     make_dir(path.parent)

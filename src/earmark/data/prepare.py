@@ -18,7 +18,7 @@ from earmark.data.report import build_report, write_report
 from earmark.data.sources import Item, LabelSpec, Skipped, scan
 from earmark.data.split import VAL_FRACTION, assign_folds, carve_val, parse_ratios, split_items
 from earmark.errors import DataError
-from earmark.fileio import make_dir, write_csv_atomic, write_json_atomic
+from earmark.fileio import make_dir, remove_stale_temporaries, write_csv_atomic, write_json_atomic
 
 DEFAULT_SPLIT = "80/10/10"
 CACHE_FORMAT = 2  # bump when decoding, resampling or fingerprints change: old caches are then rebuilt
@@ -50,6 +50,7 @@ def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions, c
     if not items:
         raise DataError(f"{source}: no labelled audio files found (check --labels)")
     make_dir(out)
+    remove_stale_temporaries(out, out / "cache")  # an earlier prepare killed mid-write
     clips, rejected = build_cache(items, out / "cache", options.sample_rate, options.workers, cache_key,
                                    options.shard_items)
     rows, report = analyse(source, spec, options, items, clips, [*skipped, *rejected])

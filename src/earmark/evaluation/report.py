@@ -55,7 +55,6 @@ def write_reports(
     """
     run_dir = Path(run_dir)
     make_dir(run_dir)
-    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     blocks = split_blocks(metrics)
     write_text_atomic(run_dir / "per_class.csv", _per_class_csv(blocks))
     if predictions is not None:
@@ -71,6 +70,8 @@ def write_reports(
         write_text_atomic(run_dir / "model_card.md", render_model_card(metrics, blocks, context))
     page = _render_html(metrics, blocks, labels, context, images, matrix_split, examples)
     write_text_atomic(run_dir / "report.html", page)
+    # Last: metrics.json marks a finished run (cv and sweep reuse such runs), so it must not precede the rest.
+    write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n")
 
 
 def split_blocks(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

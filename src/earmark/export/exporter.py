@@ -8,6 +8,7 @@ renamed into place: a failed export leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import logging
@@ -25,7 +26,7 @@ from earmark.checkpoint import load_checkpoint, resolve_checkpoint
 from earmark.classifier import AudioClassifier
 from earmark.errors import EarmarkError, ExportError
 from earmark.export.parity import ParityReport, check_parity, parity_windows
-from earmark.fileio import FILE_MODE, cannot_write, make_dir
+from earmark.fileio import FILE_MODE, cannot_write, make_dir, remove_stale_temporaries
 from earmark.inference.backends import (
     TORCHSCRIPT_EXTRA,
     Backend,
@@ -65,6 +66,7 @@ def export_run(run: Path, fmt: str = "onnx", out: Path | None = None) -> ExportR
     data = parity_windows(run, checkpoint, reference.info)
     example = torch.from_numpy(data.windows[:2] if len(data.windows) > 1 else data.windows.repeat(2, axis=0))
     make_dir(target.parent)
+    remove_stale_temporaries(target.parent, pattern=f".{glob.escape(target.name)}.*.tmp")  # a killed export's
     try:
         handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:

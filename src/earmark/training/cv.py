@@ -9,7 +9,7 @@ from typing import Any
 
 from earmark.config import TrainConfig
 from earmark.data.dataset import PreparedData
-from earmark.fileio import write_csv_atomic, write_json_atomic
+from earmark.fileio import remove_stale_temporaries, write_csv_atomic, write_json_atomic
 from earmark.training.engine import is_rank_zero
 from earmark.training.folds import fold_keys
 from earmark.training.loop import train
@@ -26,6 +26,8 @@ def cross_validate(data_dir: Path, out: Path, config: TrainConfig, scheme: str |
     data = PreparedData.open(data_dir)
     scheme = scheme or ("fold" if any(row.fold >= 0 for row in data.rows) else "group")
     keys, _ = fold_keys(data, scheme)
+    if is_rank_zero():
+        remove_stale_temporaries(out)  # a summary whose writer was killed
     results = []
     for number, key in enumerate(keys, start=1):
         run = out / f"{scheme}-{safe_name(key)}"

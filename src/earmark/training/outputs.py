@@ -19,7 +19,7 @@ from earmark.config import TrainConfig, dump_yaml, to_dict
 from earmark.data.dataset import PreparedData
 from earmark.data.manifest import ManifestRow
 from earmark.errors import EarmarkError
-from earmark.fileio import make_dir, write_csv_atomic, write_json_atomic, write_text_atomic
+from earmark.fileio import make_dir, remove_stale_temporaries, write_csv_atomic, write_json_atomic, write_text_atomic
 from earmark.training.reporting import write_model_report
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "clips_per_s")
@@ -89,8 +89,7 @@ def start_run(run_dir: Path, data_dir: Path, data: PreparedData, config: TrainCo
     """Create the run directory and record the resolved config and provenance (rank 0 only)."""
     files = RunFiles(run_dir)
     make_dir(run_dir / "checkpoints")
-    for stale in [*run_dir.glob(".*.tmp"), *(run_dir / "checkpoints").glob(".*.tmp")]:
-        stale.unlink()  # a killed process's unfinished atomic write: never renamed, never read
+    remove_stale_temporaries(run_dir, run_dir / "checkpoints")
     write_text_atomic(run_dir / "config.yaml", dump_yaml(config))
     write_json_atomic(run_dir / "run.json", {
         "command": command, "data": str(data_dir.resolve()), "manifest_sha256": _sha256(data_dir / "manifest.csv"),

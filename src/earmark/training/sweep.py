@@ -20,7 +20,7 @@ from earmark.checkpoint import build_model
 from earmark.config import TrainConfig, load_train_config
 from earmark.data.dataset import PreparedData
 from earmark.errors import ConfigError
-from earmark.fileio import write_csv_atomic, write_json_atomic
+from earmark.fileio import remove_stale_temporaries, write_csv_atomic, write_json_atomic
 from earmark.training.cv import mean_std, train_in
 from earmark.training.engine import is_rank_zero
 from earmark.training.optim import build_optimizer, build_scheduler
@@ -98,6 +98,8 @@ def run_sweep(data_dir: Path, out: Path, runs: list[SweepRun], metric: str = "va
     """Train every planned run into `out/<name>` (finished ones are reused); write sweep.json and sweep.csv."""
     if metric not in METRICS:
         raise ConfigError(f"--metric {metric!r}: choose one of {', '.join(METRICS)} (validation only)")
+    if is_rank_zero():
+        remove_stale_temporaries(out)  # a summary whose writer was killed
     results = []
     for number, run in enumerate(runs, start=1):
         folder = out / run.name
