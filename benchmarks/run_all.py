@@ -1,0 +1,135 @@
+"""Every benchmark in benchmarks/, one after another, written to one page: `benchmarks/results.md`.
+
+Each script runs in its own process (`make bench` calls this file) and prints its figures with the reference
+each is measured against, in the same run; this page adds the machine, the date, the commit, each script's
+command and wall time, and a GPU section (or "no GPU"). A failed script is recorded with the end of its error
+output and the others still run; the exit status is then 1.
+
+    python benchmarks/run_all.py [--out benchmarks/results.md] [--only features,peers] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (name, what it measures, script and arguments): the order is the page's order.
+SCRIPTS = [
+    ("features", "front-end features: earmark's torch log-mel and MFCC against librosa", ["features.py"]),
+    ("prepare", "`prepare` speed against a librosa.load loop, and its memory at 1× and 10× input", ["prepare.py"]),
+    ("train_step", "training-step throughput with and without malloc tuning", ["train_step.py"]),
+    ("throughput", "training throughput against the classic notebook pipeline; time to accuracy",
+     ["throughput.py", "--budgets", "6"]),
+    ("inference", "long-file throughput, peak memory, and export latency (onnxruntime against PyTorch)",
+     ["inference.py"]),
+    ("models", "registered models on FSDD at an equal CPU-time budget (a representative subset)",
+     ["models.py", "--models", "majority,logreg,mlp,vgg-m,lstm,transformer,tcresnet-8,tcresnet-14", "--budget", "30"]),
+    ("peers", "earmark against pyAudioAnalysis, librosa + scikit-learn and the classic notebook pipeline",
+     ["peers.py"]),
+]
+
+
+def machine() -> list[str]:
+    """What the figures were measured on."""
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    mem = next((line.split()[1] for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")), "0")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True)
+    return [f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+            f"- machine: {cpu}, {os.cpu_count()} CPU cores, {int(mem) / 2**20:.0f} GiB memory, "
+            f"{platform.system()} {platform.release()}",
+            f"- load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (the machine may be shared: "
+            "read times as ratios against the reference measured in the same run)",
+            f"- Python {platform.python_version()}, torch {torch.__version__}, "
+            f"commit {commit.stdout.strip() or 'unknown'}{' (with local changes)' if dirty.stdout.strip() else ''}"]
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def run_script(args: list[str], quick: bool) -> tuple[int, str, float]:
+    """(exit status, output, wall seconds) of one benchmark script in a fresh process."""
+    command = [sys.executable, str(ROOT / "benchmarks" / args[0]), *args[1:], *(["--quick"] if quick else [])]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    output = done.stdout if done.returncode == 0 else done.stdout + "\n" + done.stderr[-3000:]
+    return done.returncode, output, time.perf_counter() - start
+
+
+def as_markdown(output: str) -> list[str]:
+    """Table rows stay tables; every other printed line becomes a list item."""
+    lines: list[str] = []
+    for line in output.splitlines():
+        if not line.strip():
+            continue
+        is_table = line.startswith("|")
+        if lines and is_table != lines[-1].startswith("|"):  # a blank line between a table and the rest
+            lines.append("")
+        lines.append(line if is_table else f"- {line.strip()}")
+    return lines
+
+
+def gpu_section() -> list[str]:
+    """A CUDA training-step ratio against this machine's CPU, or the line "no GPU"."""
+    import torch
+
+    if not torch.cuda.is_available():
+        print("no GPU", flush=True)
+        return ["no GPU: `torch.cuda.is_available()` is False here, so there are no GPU figures in this run."]
+    from benchmarks.train_step import measure_on
+
+    cpu, gpu = measure_on("cpu"), measure_on("cuda")
+    return [f"- {torch.cuda.get_device_name(0)}: default model, batch 64 of 1-s clips, train step: "
+            f"{gpu:.0f} clips/s on the GPU against {cpu:.0f} clips/s on this machine's CPU: {gpu / cpu:.1f}x"]
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
+    parser.add_argument("--only", default=None, help="comma-separated script names (default: all)")
+    parser.add_argument("--quick", action="store_true", help="every script in its --quick mode (a smoke run)")
+    args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else [name for name, _, _ in SCRIPTS]
+    unknown = sorted(set(chosen) - {name for name, _, _ in SCRIPTS})
+    if unknown:
+        parser.error(f"unknown benchmark {unknown}; valid: {', '.join(name for name, _, _ in SCRIPTS)}")
+    page = ["# earmark benchmarks", "", "Written by `make bench` (`python benchmarks/run_all.py`)"
+            + (" in --quick mode: smoke-test sizes, not results." if args.quick else "."), "", *machine(), ""]
+    summary, sections, failed = [], [], False
+    for name, what, script in SCRIPTS:
+        if name not in chosen:
+            continue
+        print(f"== {name}: python benchmarks/{' '.join(script)}", flush=True)
+        status, output, seconds = run_script(script, args.quick)
+        print(output, flush=True)
+        failed |= status != 0
+        summary.append(f"| [{name}](#{name}) | {what} | {seconds:.0f} | {'ok' if status == 0 else 'FAILED'} |")
+        sections += [f"## {name}", "", f"{what}. `python benchmarks/{' '.join(script)}"
+                     f"{' --quick' if args.quick else ''}`, {seconds:.0f} s; protocol and references: the script's "
+                     "docstring.", "", *as_markdown(output), ""]
+    sections += ["## GPU", "", *gpu_section(), ""]
+    page += ["| benchmark | what | wall s | status |", "|---|---|---:|---|", *summary, "", *sections]
+    args.out.write_text("\n".join(page))
+    print(f"wrote {args.out}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
