@@ -283,6 +283,11 @@ def classic_official(clips: list[Clip], epochs: int, log: Callable[[dict[str, An
                      epochs=epochs, clips_per_s=len(train) * epochs / seconds, to_target=reached, curve=curve))
 
 
+def run_classic(clips: list[Clip], epochs: int, loso_epochs: int, log: Callable[[dict[str, Any]], None]) -> None:
+    classic_official(clips, epochs, log)
+    classic_loso(clips, loso_epochs, log)
+
+
 @torch.no_grad()
 def count_correct(net: torch.nn.Module, loader: Any) -> int:
     net.eval()
@@ -405,7 +410,7 @@ def main() -> None:
     parser.add_argument("--classic-epochs", type=int, default=6)
     parser.add_argument("--classic-loso-epochs", type=int, default=5)
     parser.add_argument("--loso-epochs", type=int, default=12, help="earmark epochs per LOSO fold")
-    parser.add_argument("--only", default="sklearn,pyaa,classic,earmark", help="comma-separated parts")
+    parser.add_argument("--only", default="earmark,sklearn,pyaa,classic", help="comma-separated parts, in order")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="3 speakers × 7 takes, 1 epoch (used by a test)")
     args = parser.parse_args()
@@ -427,15 +432,12 @@ def main() -> None:
               f"{os.cpu_count()} CPU cores; target {TARGET}")
         print("| task | protocol | pipeline | accuracy [95% CI] or mean ± std over speakers | n | wall s | "
               f"time to {TARGET} | train clips/s |\n|---|---|---|---|---:|---:|---|---:|", flush=True)
-        if "sklearn" in parts:
-            run_sklearn(clips, log)
-        if "pyaa" in parts:
-            run_pyaa(clips, work, not args.quick, log)
-        if "classic" in parts:
-            classic_official(clips, classic_epochs, log)
-            classic_loso(clips, classic_loso_epochs, log)
-        if "earmark" in parts:
-            run_earmark(work / "fsdd", work, ladder, loso_epochs, log)
+        steps = {"sklearn": lambda: run_sklearn(clips, log),
+                 "pyaa": lambda: run_pyaa(clips, work, not args.quick, log),
+                 "classic": lambda: run_classic(clips, classic_epochs, classic_loso_epochs, log),
+                 "earmark": lambda: run_earmark(work / "fsdd", work, ladder, loso_epochs, log)}
+        for part in parts:  # in the order given
+            steps[part]()
     summarise(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -31,9 +31,9 @@ SCRIPTS = [
     ("inference", "long-file throughput, peak memory, and export latency (onnxruntime against PyTorch)",
      ["inference.py"]),
     ("models", "registered models on FSDD at an equal CPU-time budget (a representative subset)",
-     ["models.py", "--models", "majority,logreg,mlp,vgg-m,lstm,transformer,tcresnet-8,tcresnet-14", "--budget", "30"]),
+     ["models.py", "--models", "majority,logreg,vgg-m,tcresnet-8", "--budget", "20"]),
     ("peers", "earmark against pyAudioAnalysis, librosa + scikit-learn and the classic notebook pipeline",
-     ["peers.py"]),
+     ["peers.py", "--ladder", "3,6", "--loso-epochs", "8", "--classic-epochs", "6", "--classic-loso-epochs", "4"]),
 ]
 
 
@@ -64,12 +64,18 @@ def _read(path: str) -> str:
 
 
 def run_script(args: list[str], quick: bool) -> tuple[int, str, float]:
-    """(exit status, output, wall seconds) of one benchmark script in a fresh process."""
+    """(exit status, output, wall seconds) of one benchmark script in a fresh process; its lines are echoed live."""
     command = [sys.executable, str(ROOT / "benchmarks" / args[0]), *args[1:], *(["--quick"] if quick else [])]
     start = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    output = done.stdout if done.returncode == 0 else done.stdout + "\n" + done.stderr[-3000:]
-    return done.returncode, output, time.perf_counter() - start
+    lines = []
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None and child.stderr is not None
+        for line in child.stdout:
+            print(line, end="", flush=True)
+            lines.append(line)
+        errors = child.stderr.read()
+    output = "".join(lines) if child.returncode == 0 else "".join(lines) + "\n" + errors[-3000:]
+    return child.returncode, output, time.perf_counter() - start
 
 
 def as_markdown(output: str) -> list[str]:
@@ -99,6 +105,12 @@ def gpu_section() -> list[str]:
             f"{gpu:.0f} clips/s on the GPU against {cpu:.0f} clips/s on this machine's CPU: {gpu / cpu:.1f}x"]
 
 
+def write_page(out: Path, head: list[str], summary: list[str], sections: list[str]) -> None:
+    total = sum(float(row.split(" | ")[2]) for row in summary)
+    out.write_text("\n".join([*head, "| benchmark | what | wall s | status |", "|---|---|---:|---|", *summary,
+                               f"| total | | {total:.0f} | |", "", *sections]))
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -118,15 +130,14 @@ def main() -> None:
             continue
         print(f"== {name}: python benchmarks/{' '.join(script)}", flush=True)
         status, output, seconds = run_script(script, args.quick)
-        print(output, flush=True)
         failed |= status != 0
         summary.append(f"| [{name}](#{name}) | {what} | {seconds:.0f} | {'ok' if status == 0 else 'FAILED'} |")
         sections += [f"## {name}", "", f"{what}. `python benchmarks/{' '.join(script)}"
                      f"{' --quick' if args.quick else ''}`, {seconds:.0f} s; protocol and references: the script's "
                      "docstring.", "", *as_markdown(output), ""]
+        write_page(args.out, page, summary, sections)  # after every script: an interrupted run keeps its figures
     sections += ["## GPU", "", *gpu_section(), ""]
-    page += ["| benchmark | what | wall s | status |", "|---|---|---:|---|", *summary, "", *sections]
-    args.out.write_text("\n".join(page))
+    write_page(args.out, page, summary, sections)
     print(f"wrote {args.out}")
     sys.exit(1 if failed else 0)
 
