@@ -1,0 +1,90 @@
+"""The module that is exported: AudioClassifier's eval path with the STFT written as two matrix products.
+
+onnxruntime's STFT kernel, and the Gathers that split its complex output, took ~70% of an exported
+model's time (1-s clip, 1 thread: 1.8 ms against 1.6 ms for eager PyTorch). The same power spectrum as
+a two-stage (Cooley-Tukey) DFT with fixed weight matrices — a grouped Conv and a MatMul — runs in
+~0.2 ms there, agrees with `torch.stft` to ~1e-6 of the peak power, and is checked against the eager
+model by the export's parity check like any other graph.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from earmark.classifier import AudioClassifier
+from earmark.features.frontend import AMIN, FrontEnd
+
+
+class FactoredPower(nn.Module):
+    """|STFT|² `[B, n_fft // 2 + 1, T]` of `[B, S]` as `FrontEnd.power` computes it (centred, zero-padded frames).
+
+    With `n_fft = n1 · n2`, `n2 = gcd(n_fft, hop)`, sample `n = n2·i1 + i2` of a frame and bin `k = k1 + n1·k2`:
+    stage 1, for each `i2`, a length-`n1` DFT over `i1` of the windowed samples times the twiddle
+    `exp(-2πi·i2·k1 / n_fft)` — a Conv1d with `n2` groups over the signal cut into rows of `n2` samples,
+    stride `hop / n2` rows; stage 2, the same length-`n2` DFT over `i2` for every `k1` — one MatMul whose
+    output rows come out in bin order. About a fifth of the multiply-adds of a DFT matrix over whole frames.
+    """
+
+    stage1: torch.Tensor
+    stage2: torch.Tensor
+
+    def __init__(self, window: torch.Tensor, n_fft: int, hop_length: int) -> None:
+        super().__init__()
+        n2 = math.gcd(n_fft, hop_length)
+        n1 = n_fft // n2
+        self.n_fft, self.hop_length, self.n1, self.n2 = n_fft, hop_length, n1, n2
+        self.n_k2 = n2 // 2 + 1  # k = k1 + n1·k2 reaches n_fft // 2 for every k1
+        self.n_bins = n1 * self.n_k2  # >= n_fft // 2 + 1; the rows past it are cut by the caller
+        i1 = torch.arange(n1, dtype=torch.float64)
+        i2 = torch.arange(n2, dtype=torch.float64)
+        angle = -2 * math.pi * (i1[:, None] * i1[None, :] / n1 + i2[:, None, None] * i1[None, :, None] / n_fft)
+        taps = window.double()[(torch.arange(n2)[:, None] + n2 * torch.arange(n1)[None, :])]  # [n2, i1]
+        first = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1) * taps[:, None, None, :]  # [n2, 2, k1, i1]
+        self.register_buffer("stage1", first.reshape(n2 * 2 * n1, 1, n1).float(), persistent=False)
+        angle2 = -2 * math.pi * torch.arange(self.n_k2, dtype=torch.float64)[:, None] * i2[None, :] / n2  # [k2, i2]
+        cos, sin = torch.cos(angle2), torch.sin(angle2)
+        real = torch.stack([cos, -sin], dim=2)  # [k2, i2, (re, im) in]: re·cos − im·sin
+        imag = torch.stack([sin, cos], dim=2)
+        self.register_buffer("stage2", torch.stack([real, imag]).reshape(2 * self.n_k2, 2 * n2).float(),
+                             persistent=False)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:  # [B, S] → [B, n_bins, T]
+        batch, samples = waveform.shape
+        frames = 1 + samples // self.hop_length
+        half = self.n_fft // 2
+        padded = nn.functional.pad(waveform, (half, half + (-(samples + self.n_fft)) % self.n2))
+        rows = padded.reshape(batch, -1, self.n2).transpose(1, 2)  # [B, n2, S / n2]
+        stride = self.hop_length // self.n2
+        spectra = nn.functional.conv1d(rows, self.stage1, stride=stride, groups=self.n2)[..., :frames]
+        # [B, (i2, re/im, k1), T] → [B, (re/im, k2, k1), T]: rows k2·n1 + k1 = bin k
+        bins = torch.matmul(self.stage2, spectra.reshape(batch, 2 * self.n2, -1)).reshape(batch, 2, self.n_bins, -1)
+        squares = bins * bins
+        return squares[:, 0] + squares[:, 1]
+
+
+class ExportGraph(nn.Module):
+    """Waveforms `[B, S]` → logits `[B, K]`: the eval path of `model` with `FactoredPower` for the STFT."""
+
+    mel: torch.Tensor
+
+    def __init__(self, model: AudioClassifier) -> None:
+        super().__init__()
+        self.frontend: FrontEnd = model.frontend
+        self.normalizer, self.network = model.normalizer, model.network
+        self.power = FactoredPower(self.frontend.window, self.frontend.n_fft, self.frontend.hop_length)
+        n_freq = self.frontend.n_fft // 2 + 1
+        mel = torch.zeros(self.frontend.mel.shape[0], self.power.n_bins)  # bins past n_freq weigh nothing
+        mel[:, :n_freq] = self.frontend.mel
+        self.register_buffer("mel", mel, persistent=False)
+        self.n_freq = n_freq
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        power = self.power(waveform.float())  # [B, n_bins, T]
+        spectrogram = self.frontend.kind == "spectrogram"
+        bands = power[:, : self.n_freq] if spectrogram else torch.matmul(self.mel, power)  # [B, F0, T]
+        db = 10.0 * torch.log10(torch.clamp(bands, min=AMIN))
+        features = self.frontend.finish(self.frontend.floor(db))
+        return self.network(self.normalizer(features))
