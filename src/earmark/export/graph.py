@@ -53,12 +53,12 @@ class FactoredPower(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:  # [B, S] → [B, n_bins, T]
         batch, samples = waveform.shape
-        frames = 1 + samples // self.hop_length
         half = self.n_fft // 2
-        padded = nn.functional.pad(waveform, (half, half + (-(samples + self.n_fft)) % self.n2))
-        rows = padded.reshape(batch, -1, self.n2).transpose(1, 2)  # [B, n2, S / n2]
+        frames = 1 + (samples + 2 * half - self.n_fft) // self.hop_length  # as torch.stft(center=True)
+        padded = nn.functional.pad(waveform, (half, half))[:, : (frames - 1) * self.hop_length + self.n_fft]
+        rows = padded.reshape(batch, -1, self.n2).transpose(1, 2)  # [B, n2, L / n2]: L a multiple of n2
         stride = self.hop_length // self.n2
-        spectra = nn.functional.conv1d(rows, self.stage1, stride=stride, groups=self.n2)[..., :frames]
+        spectra = nn.functional.conv1d(rows, self.stage1, stride=stride, groups=self.n2)  # [B, n2·2·n1, T]
         # [B, (i2, re/im, k1), T] → [B, (re/im, k2, k1), T]: rows k2·n1 + k1 = bin k
         bins = torch.matmul(self.stage2, spectra.reshape(batch, 2 * self.n2, -1)).reshape(batch, 2, self.n_bins, -1)
         squares = bins * bins
