@@ -33,8 +33,11 @@ class TorchBackend:
 
     @torch.inference_mode()
     def span_logits(self, span: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
-        return self.feature_map.logits(torch.from_numpy(np.asarray(span, dtype=np.float32)),
-                                       np.asarray(offsets, dtype=np.int64), window).float().numpy()
+        samples = np.asarray(span, dtype=np.float32)
+        if not samples.flags.writeable:  # torch.from_numpy warns about read-only arrays (a caller's memmap)
+            samples = samples.copy()
+        return self.feature_map.logits(torch.from_numpy(samples), np.asarray(offsets, dtype=np.int64),
+                                       window).float().numpy()
 
 
 class TorchScriptBackend:
