@@ -8,16 +8,18 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from earmark.evaluation.examples import ClipExample
 from earmark.evaluation.model_card import render_model_card
 from earmark.evaluation.plots import plot_confusion, plot_curves
 from earmark.evaluation.sections import baselines_table, dataset_section, misclassified_section
 from earmark.evaluation.text import esc, fmt, headline_split, with_ci
 from earmark.fileio import make_dir, write_text_atomic
+
+if TYPE_CHECKING:  # examples.py needs torch; the report is written without it
+    from earmark.evaluation.examples import ClipExample
 
 SPLIT_ORDER = ("val", "test")
 TOP_CONFUSED_PAIRS = 10

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from earmark.evaluation.examples import ClipExample
 from earmark.evaluation.text import esc, fmt, headline_split, pairs, with_ci
+
+if TYPE_CHECKING:  # examples.py needs torch; the report is written without it
+    from earmark.evaluation.examples import ClipExample
 
 BASELINE_NAMES = ("majority", "logreg")
 
