@@ -33,6 +33,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f2f2f2}
 .ok{color:#11632b}.warn{color:#a30000;font-weight:bold}
 figure.clip{display:inline-block;margin:.5rem;padding:.5rem;border:1px solid #ddd;vertical-align:top;max-width:400px}
 figure.clip audio{width:100%;margin:.25rem 0}
+figure.clip img{width:100%;height:150px;image-rendering:pixelated;border:1px solid #ccc}
 pre{background:#f7f7f7;padding:1rem;overflow:auto}img{max-width:100%;height:auto}
 .headline{font-size:1.25rem}
 """

@@ -99,7 +99,7 @@ def misclassified_section(examples: Sequence[ClipExample], split: str | None, to
     else:
         parts.append(f"<p>{len(examples)} of the {total_wrong} wrong clips of the {esc(split)} split, the most "
                      "confident mistakes first. Audio is the clip's start as the model heard it (its rate, "
-                     "mono); the picture is the run's own feature map.</p>")
+                     "mono); the picture is the run's own feature map, time across and low bands at the bottom.</p>")
         for example in examples:
             wav = base64.b64encode(example.wav).decode("ascii")
             png = base64.b64encode(example.png).decode("ascii")
