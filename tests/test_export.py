@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -220,3 +222,33 @@ def test_default_export_paths(tone_run: Path, tmp_path: Path) -> None:
     assert _target_path(checkpoint, checkpoint, "onnx", None) == checkpoint.with_name("best.onnx")
     with pytest.raises(EarmarkError, match="that is the checkpoint"):
         _target_path(checkpoint, checkpoint, "torchscript", checkpoint)
+
+
+@pytest.mark.parametrize("n_fft, hop", [(512, 160), (400, 160), (512, 128), (256, 100), (256, 97), (511, 160)])
+def test_factored_power_is_the_stft_power(n_fft: int, hop: int) -> None:
+    from earmark.export.graph import FactoredPower
+
+    window = torch.hann_window(n_fft, periodic=True)
+    factored = FactoredPower(window, n_fft, hop)
+    rng = np.random.default_rng(n_fft + hop)
+    for samples in (16000, 16001, 12345, n_fft):
+        wave = torch.from_numpy((0.3 * rng.standard_normal((3, samples))).astype(np.float32))
+        spec = torch.stft(wave, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+        expected = spec.abs() ** 2
+        got = factored.spectrum(wave)
+        assert got.shape == expected.shape
+        assert float((got - expected).abs().max()) < 1e-5 * float(expected.max())
+
+
+def test_onnx_predict_needs_no_torch(onnx_model: tuple[Path, str], mixed_folder: Path) -> None:
+    """`earmark predict model.onnx` runs without importing torch (less memory, faster start)."""
+    code = ("import json, sys; from pathlib import Path; from earmark.cli import main; "
+            "code = main(['predict', sys.argv[1], sys.argv[2], '--format', 'json']); "
+            "print(json.dumps([code, 'torch' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code, str(onnx_model[0]), str(mixed_folder / "low_long.flac")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    *printed, last = done.stdout.strip().splitlines()
+    assert json.loads(last) == [0, False]
+    assert json.loads("\n".join(printed))[0]["label"] == "low"

@@ -78,7 +78,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
     tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)
     examples = [ClipExample(clip=f"clips/wrong_{i}<&>.wav", true="zero", predicted=EVIL, score=0.9 - i / 10,
                             duration_s=12.0, excerpt_s=1.0, wav=wav_bytes(tone, 8000),
-                            png=spectrogram_png(np.random.default_rng(i).random((40, 20)), 1.0, "zero → one"))
+                            png=spectrogram_png(np.random.default_rng(i).random((40, 20))))
                 for i in range(2)]
     run_dir = tmp_path_factory.mktemp("reports") / "run"
     write_reports(run_dir, metrics, history, LABELS, predictions, context, examples)

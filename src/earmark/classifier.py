@@ -30,3 +30,10 @@ class AudioClassifier(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:  # [B, S] → logits [B, K]
         return self.network(self.features(waveform))
+
+    def logits_from_decibels(self, db: torch.Tensor) -> torch.Tensor:
+        """Eval-mode logits `[B, K]` from `FrontEnd.decibels` maps `[B, F0, T]` of whole windows: the rest of
+        `forward` after the frame-by-frame steps, for windows sliced from one feature map of a long signal."""
+        with torch.autocast(db.device.type, enabled=False):
+            feats = self.normalizer(self.frontend.finish(self.frontend.floor(db.float())))
+        return self.network(feats)

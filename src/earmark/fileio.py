@@ -28,6 +28,16 @@ def make_dir(path: Path) -> Path:
     return path
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`, or {} when it is missing, unreadable or not an object (a record that may
+    not exist yet, such as a run's run.json or a dataset's report.json)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def remove_stale_temporaries(*folders: Path, pattern: str = ".*.tmp") -> None:
     """Delete what killed processes left of their atomic writes in `folders` (never renamed, never read).
 

@@ -15,7 +15,13 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
         return samples.astype(np.float32, copy=False)
     if samples.shape[0] == 1:
         return samples[0].astype(np.float32, copy=False)
-    return samples.mean(axis=0, dtype=np.float32)
+    # Channel by channel, as `mean(axis=0)` sums a contiguous [C, N]; on the transposed view a block read
+    # gives, `mean(axis=0)` was 20x slower (half the time of predicting a long stereo file).
+    mono = samples[0].astype(np.float32, copy=True)
+    for channel in samples[1:]:
+        mono += channel
+    mono /= np.float32(samples.shape[0])
+    return mono
 
 
 MAX_BATCH_STEP = 4096  # rate pairs needing coarser alignment than this are resampled by a plain soxr call

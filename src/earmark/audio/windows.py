@@ -1,4 +1,5 @@
-"""Where the fixed-length windows of a clip start: the one rule shared by evaluation and prediction."""
+"""Where the fixed-length windows of a clip start and how a short one is padded: shared by training, evaluation
+and prediction (numpy only, so the ONNX predict path needs no torch)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,19 @@ def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np
     if starts[-1] != last:
         starts = np.append(starts, last)
     return starts
+
+
+def fit_window(samples: np.ndarray, window: int, offset: int | None = None) -> np.ndarray:
+    """Pad a short clip to `window` samples, at `offset` (default: centred)."""
+    if samples.size >= window:
+        return samples[:window]
+    out = np.zeros(window, dtype=np.float32)
+    start = (window - samples.size) // 2 if offset is None else offset
+    out[start : start + samples.size] = samples
+    return out
+
+
+def cut_windows(span: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
+    """The windows `span[o : o + window]` for `o` in `offsets`, stacked as float32 `[n, window]` (one copy)."""
+    views = np.lib.stride_tricks.sliding_window_view(np.asarray(span, dtype=np.float32), window)
+    return np.ascontiguousarray(views[np.asarray(offsets, dtype=np.int64)])

@@ -10,10 +10,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from earmark.audio.windows import window_starts
+from earmark.audio.windows import fit_window, window_starts
 from earmark.data.cache import open_shards
 from earmark.data.manifest import ManifestRow, read_manifest
 from earmark.errors import DataError
+
+__all__ = ["EvalWindows", "PreparedData", "TrainWindows", "fit_window"]
 
 
 @dataclass
@@ -51,16 +53,6 @@ class PreparedData:
         stop = row.num_samples if stop is None else min(stop, row.num_samples)
         begin = row.offset + start
         return self.shards[row.shard][begin : row.offset + stop].astype(np.float32) / 32768.0
-
-
-def fit_window(samples: np.ndarray, window: int, offset: int | None = None) -> np.ndarray:
-    """Pad a short clip to `window` samples, at `offset` (default: centred)."""
-    if samples.size >= window:
-        return samples[:window]
-    out = np.zeros(window, dtype=np.float32)
-    start = (window - samples.size) // 2 if offset is None else offset
-    out[start : start + samples.size] = samples
-    return out
 
 
 class TrainWindows(Dataset[tuple[torch.Tensor, int]]):

@@ -49,7 +49,6 @@ def misclassified_examples(frontend: nn.Module, data: PreparedData, rows: Sequen
     A clip shorter than the model's window is shown padded to it, as the model heard it.
     """
     examples = []
-    kind = str(getattr(frontend, "kind", "features"))
     for i in most_confident_mistakes(y_true, probs, limit):
         row = rows[i]
         samples = data.samples(row, 0, max(window_samples, round(EXCERPT_S * data.sample_rate)))
@@ -62,7 +61,7 @@ def misclassified_examples(frontend: nn.Module, data: PreparedData, rows: Sequen
         examples.append(ClipExample(
             clip=row.path, true=labels[int(y_true[i])], predicted=predicted, score=float(probs[i].max()),
             duration_s=row.duration_s, excerpt_s=seconds, wav=wav_bytes(samples, data.sample_rate),
-            png=spectrogram_png(features, seconds, f"{labels[int(y_true[i])]} → {predicted}", kind),
+            png=spectrogram_png(features),
         ))
     return examples
 

@@ -8,16 +8,18 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from earmark.evaluation.examples import ClipExample
 from earmark.evaluation.model_card import render_model_card
 from earmark.evaluation.plots import plot_confusion, plot_curves
 from earmark.evaluation.sections import baselines_table, dataset_section, misclassified_section
 from earmark.evaluation.text import esc, fmt, headline_split, with_ci
 from earmark.fileio import make_dir, write_text_atomic
+
+if TYPE_CHECKING:  # examples.py needs torch; the report is written without it
+    from earmark.evaluation.examples import ClipExample
 
 SPLIT_ORDER = ("val", "test")
 TOP_CONFUSED_PAIRS = 10
@@ -31,6 +33,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f2f2f2}
 .ok{color:#11632b}.warn{color:#a30000;font-weight:bold}
 figure.clip{display:inline-block;margin:.5rem;padding:.5rem;border:1px solid #ddd;vertical-align:top;max-width:400px}
 figure.clip audio{width:100%;margin:.25rem 0}
+figure.clip img{width:100%;height:150px;image-rendering:pixelated;border:1px solid #ccc}
 pre{background:#f7f7f7;padding:1rem;overflow:auto}img{max-width:100%;height:auto}
 .headline{font-size:1.25rem}
 """

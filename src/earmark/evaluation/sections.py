@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from earmark.evaluation.examples import ClipExample
 from earmark.evaluation.text import esc, fmt, headline_split, pairs, with_ci
+
+if TYPE_CHECKING:  # examples.py needs torch; the report is written without it
+    from earmark.evaluation.examples import ClipExample
 
 BASELINE_NAMES = ("majority", "logreg")
 
@@ -97,7 +99,7 @@ def misclassified_section(examples: Sequence[ClipExample], split: str | None, to
     else:
         parts.append(f"<p>{len(examples)} of the {total_wrong} wrong clips of the {esc(split)} split, the most "
                      "confident mistakes first. Audio is the clip's start as the model heard it (its rate, "
-                     "mono); the picture is the run's own feature map.</p>")
+                     "mono); the picture is the run's own feature map, time across and low bands at the bottom.</p>")
         for example in examples:
             wav = base64.b64encode(example.wav).decode("ascii")
             png = base64.b64encode(example.png).decode("ascii")

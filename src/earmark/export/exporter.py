@@ -1,8 +1,8 @@
 """`earmark export`: waveform `[batch, samples]` → logits as ONNX (or TorchScript), front-end included.
 
-The graph is the eval path of AudioClassifier (STFT, mel, dB, normaliser, network; no augmentation). It is
-written to a temporary file beside the target, checked against PyTorch on real clips, and only then
-renamed into place: a failed export leaves nothing behind.
+The ONNX graph is the eval path of AudioClassifier (STFT as matrix products, see `graph.py`; mel, dB,
+normaliser, network; no augmentation). It is written to a temporary file beside the target, checked
+against PyTorch on real clips, and only then renamed into place: a failed export leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import torch
 from earmark.checkpoint import load_checkpoint, resolve_checkpoint
 from earmark.classifier import AudioClassifier
 from earmark.errors import EarmarkError, ExportError
+from earmark.export.graph import ExportGraph
 from earmark.export.parity import ParityReport, check_parity, parity_windows
 from earmark.fileio import FILE_MODE, cannot_write, make_dir, remove_stale_temporaries
 from earmark.inference.backends import (
@@ -102,8 +103,9 @@ def _target_path(run: Path, checkpoint: Path, fmt: str, out: Path | None) -> Pat
 
 
 def write_onnx(model: AudioClassifier, path: Path, info: ModelInfo, example: torch.Tensor) -> bool:
-    """torch.onnx (dynamo) with dynamic batch and length axes, or dynamic batch only where the network
-    fixes the length (LSTM layers); the ModelInfo goes into metadata_props. Returns whether length is dynamic."""
+    """torch.onnx (dynamo) of `ExportGraph` (the STFT as matrix products, which onnxruntime runs fast) with
+    dynamic batch and length axes, or dynamic batch only where the network fixes the length (LSTM layers);
+    the ModelInfo goes into metadata_props. Returns whether length is dynamic."""
     import_optional("onnxscript", "to export ONNX (torch.onnx's exporter)")
     import_optional("onnx", "to export ONNX")
     batch = torch.export.Dim("batch")
@@ -113,8 +115,9 @@ def write_onnx(model: AudioClassifier, path: Path, info: ModelInfo, example: tor
         axes = {0: batch, 1: samples} if dynamic_samples else {0: batch}
         try:
             with _quiet():
-                program = torch.onnx.export(model.eval(), (example,), dynamo=True, input_names=[INPUT],
-                                            output_names=[OUTPUT], dynamic_shapes=(axes,), verbose=False)
+                program = torch.onnx.export(ExportGraph(model.eval()).eval(), (example,), dynamo=True,
+                                            input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes=(axes,),
+                                            verbose=False)
         except Exception as exc:  # the exporter's errors have no common base; the reason goes to the user
             failure = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             continue

@@ -8,7 +8,6 @@ and the report says so.
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from earmark.audio.windows import window_starts
 from earmark.data.dataset import PreparedData, fit_window
 from earmark.data.manifest import ManifestRow, read_manifest
 from earmark.errors import EarmarkError, ExportError
+from earmark.fileio import read_json_object
 from earmark.inference.backends import Backend, ModelInfo
 from earmark.inference.predictor import stream_windows
 
@@ -94,10 +94,9 @@ def _run_data_dir(run: Path, checkpoint: Path) -> Path | None:
     candidates = [run / "run.json"] if run.is_dir() else []
     candidates += [checkpoint.parent.parent / "run.json", checkpoint.parent / "run.json"]
     for path in candidates:
-        try:
-            return Path(json.loads(path.read_text(encoding="utf-8"))["data"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+        data = read_json_object(path).get("data")
+        if isinstance(data, str):
+            return Path(data)
     return None
 
 

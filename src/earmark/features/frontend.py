@@ -11,7 +11,7 @@ from earmark.features.filters import dct_matrix, deltas, mel_filterbank
 
 KINDS = ("spectrogram", "logmel", "mfcc")
 NORMALIZE = ("dataset", "instance", "none")
-_AMIN = 1e-10  # power floor before log, as librosa's power_to_db
+AMIN = 1e-10  # power floor before log, as librosa's power_to_db
 
 
 class FrontEnd(nn.Module):
@@ -39,26 +39,38 @@ class FrontEnd(nn.Module):
         self.num_features = base * (3 if config.deltas else 1)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(waveform, self.n_fft, self.hop_length, window=self.window, center=True,
+        return self.finish(self.floor(self.decibels(self.power(waveform))))
+
+    def power(self, waveform: torch.Tensor, center: bool = True) -> torch.Tensor:
+        """|STFT|² `[B, n_freq, T]` of waveforms `[B, S]`, frames centred on every `hop_length`-th sample
+        (zero-padded at both ends), or with `center` False, frames starting there (no padding)."""
+        spec = torch.stft(waveform, self.n_fft, self.hop_length, window=self.window, center=center,
                           pad_mode="constant", return_complex=True)
-        power = spec.real**2 + spec.imag**2  # [B, n_freq, T]
+        return spec.real**2 + spec.imag**2
+
+    def decibels(self, power: torch.Tensor) -> torch.Tensor:
+        """Power `[B, n_freq, T]` → mel bands (unless a plain spectrogram) in dB, not yet floored `[B, F0, T]`.
+
+        Frame by frame: a feature map computed once over a long signal can be sliced into windows here.
+        """
         if self.kind != "spectrogram":
             power = torch.matmul(self.mel, power)  # [B, M, T]
-        features = self.to_db(power)
-        if self.kind == "mfcc":
-            features = torch.matmul(self.dct, features)  # [B, n_mfcc, T]
-        if self.with_deltas:
-            first = deltas(features)
-            features = torch.cat([features, first, deltas(first)], dim=1)
-        return features.unsqueeze(1)
+        return 10.0 * torch.log10(torch.clamp(power, min=AMIN))
 
-    def to_db(self, power: torch.Tensor) -> torch.Tensor:
-        """10·log10(power), floored at `top_db` below each example's maximum."""
-        db = 10.0 * torch.log10(torch.clamp(power, min=_AMIN))
+    def floor(self, db: torch.Tensor) -> torch.Tensor:
+        """dB `[B, F0, T]` floored at `top_db` below each example's maximum (the only step that sees the window)."""
         if self.top_db is not None:
             peak = db.amax(dim=(-2, -1), keepdim=True)
             db = torch.maximum(db, peak - self.top_db)
         return db
+
+    def finish(self, db: torch.Tensor) -> torch.Tensor:
+        """Floored dB `[B, F0, T]` → MFCC (if asked) and deltas (if asked) → `[B, 1, F, T]`."""
+        features = torch.matmul(self.dct, db) if self.kind == "mfcc" else db  # [B, n_mfcc, T]
+        if self.with_deltas:
+            first = deltas(features)
+            features = torch.cat([features, first, deltas(first)], dim=1)
+        return features.unsqueeze(1)
 
 
 class Normalizer(nn.Module):

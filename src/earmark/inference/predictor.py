@@ -15,7 +15,7 @@ import numpy as np
 
 from earmark.audio.resample import resample, to_mono
 from earmark.audio.stream import BLOCK_FRAMES, stream_mono
-from earmark.data.dataset import fit_window
+from earmark.audio.windows import fit_window
 from earmark.errors import EarmarkError
 from earmark.evaluation.aggregate import AGGREGATE_METHODS, AggregateMethod, aggregate_windows
 from earmark.inference.backends import Backend, open_backend
@@ -73,22 +73,15 @@ class Predictor:
     def window_probs(self, blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Window starts `[W]`, ends `[W]` (samples) and class probabilities `[W, K]`, scored batch by batch."""
         starts, ends, probs = [], [], []
-        batch = np.empty((self.batch_size, self.window), dtype=np.float32)
-        filled = 0
-        for start, end, samples in stream_windows(blocks, self.window, self.hop):
-            batch[filled], filled = samples, filled + 1
-            starts.append(start)
-            ends.append(end)
-            if filled == self.batch_size:
-                probs.append(self._probs(batch))
-                filled = 0
-        if filled:
-            probs.append(self._probs(batch[:filled]))
-        return np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64), np.concatenate(probs)
+        for first, last, offsets, span in stream_spans(blocks, self.window, self.hop, self.batch_size):
+            starts.append(first)
+            ends.append(last)
+            probs.append(self._probs(self.backend.span_logits(span, offsets, self.window)))
+        return np.concatenate(starts), np.concatenate(ends), np.concatenate(probs)
 
-    def _probs(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities `[B, K]` of a batch, refusing a model whose outputs do not match its labels."""
-        logits = self.backend.logits(batch)
+    def _probs(self, logits: np.ndarray) -> np.ndarray:
+        """Class probabilities `[B, K]` from a batch's logits, refusing a model whose outputs do not match its
+        labels."""
         if logits.ndim != 2 or logits.shape[1] != len(self.labels):
             raise EarmarkError(f"the model gives {logits.shape[1:]} scores per window but names "
                                f"{len(self.labels)} labels; re-export it with `earmark export`")
@@ -108,24 +101,79 @@ class Predictor:
 def stream_windows(blocks: Iterable[np.ndarray], window: int, hop: int) -> Iterator[tuple[int, int, np.ndarray]]:
     """`(start, end, samples [window])` for the windows `window_starts` gives, cut as the blocks arrive.
 
-    Holds at most one window plus one block. Windows start every `hop` samples; a last window is aligned to
-    the end so no tail goes unscored; a clip shorter than one window is padded, centred, as in evaluation.
+    Holds at most one window plus one block (`stream_spans` one window at a time).
     """
+    for starts, ends, offsets, span in stream_spans(blocks, window, hop, 1):
+        for start, end, offset in zip(starts.tolist(), ends.tolist(), offsets.tolist()):
+            yield start, end, span[offset : offset + window]
+
+
+def stream_spans(blocks: Iterable[np.ndarray], window: int, hop: int,
+                 max_windows: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """`(starts [n], ends [n], offsets [n], span)`: up to `max_windows` windows of the stream, window `i` being
+    `span[offsets[i] :][:window]`, for the windows `window_starts` gives, cut as the blocks arrive.
+
+    Windows that overlap (hop < window) come as the stretch of signal they cover, so that a backend can share
+    work between them; others as copies laid end to end. Either way a span is at most `max_windows · window`
+    samples, and at most one span plus one block is held. Windows start every `hop` samples; a last window is
+    aligned to the end so no tail goes unscored (it comes with the last span); a clip shorter than one window
+    is padded, centred, as in evaluation (its `end` is the clip's end).
+    """
+    spans = _Spans(window, hop, max_windows)
     buffer, origin = np.zeros(0, dtype=np.float32), 0  # buffer[0] is sample `origin` of the stream
     next_start, last_start = 0, -1
     for block in blocks:
         buffer = np.concatenate([buffer, block]) if buffer.size else block
         end = origin + buffer.size
         while next_start + window <= end:
-            yield next_start, next_start + window, buffer[next_start - origin : next_start - origin + window]
+            spans.add(next_start, origin, buffer)
             last_start, next_start = next_start, next_start + hop
-        keep = max(origin, min(next_start, end - window))  # the next window's start, or the last full window
+            if spans.full():
+                yield spans.take(origin, buffer)
+        keep = max(origin, min(spans.needed(next_start), end - window))  # the samples still to be cut
         buffer, origin = buffer[keep - origin :], keep
     total = origin + buffer.size
     if total < window:
-        yield 0, total, fit_window(buffer, window)
-    elif last_start != total - window:
-        yield total - window, total, buffer[-window:]
+        yield np.zeros(1, dtype=np.int64), np.full(1, total, dtype=np.int64), np.zeros(1, dtype=np.int64), \
+            fit_window(buffer, window)
+        return
+    if last_start != total - window:
+        spans.add(total - window, origin, buffer)
+    if spans.starts:
+        yield spans.take(origin, buffer)
+
+
+class _Spans:
+    """The windows `stream_spans` has found and not yet given out."""
+
+    def __init__(self, window: int, hop: int, max_windows: int) -> None:
+        self.window, self.max_windows, self.joined = window, max_windows, hop >= window
+        self.starts: list[int] = []
+        self.copies = np.zeros(0, dtype=np.float32)  # the windows laid end to end, when `joined`
+
+    def add(self, start: int, origin: int, buffer: np.ndarray) -> None:
+        if self.joined:
+            if not self.starts:  # a fresh array per span: the caller may keep the last one
+                self.copies = np.empty(self.max_windows * self.window, dtype=np.float32)
+            slot = len(self.starts) * self.window
+            self.copies[slot : slot + self.window] = buffer[start - origin : start - origin + self.window]
+        self.starts.append(start)
+
+    def full(self) -> bool:
+        return len(self.starts) == self.max_windows
+
+    def needed(self, next_start: int) -> int:
+        """The first stream sample still needed: the next window's, or the first pending window's."""
+        return self.starts[0] if self.starts and not self.joined else next_start
+
+    def take(self, origin: int, buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        starts = np.asarray(self.starts, dtype=np.int64)
+        self.starts = []
+        if self.joined:
+            offsets = np.arange(starts.size, dtype=np.int64) * self.window
+            return starts, starts + self.window, offsets, self.copies[: starts.size * self.window]
+        first = int(starts[0]) - origin
+        return starts, starts + self.window, starts - starts[0], buffer[first : int(starts[-1]) - origin + self.window]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

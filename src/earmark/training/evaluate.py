@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ from earmark.checkpoint import LoadedModel, load_checkpoint, resolve_checkpoint
 from earmark.data.dataset import PreparedData
 from earmark.errors import DataError, EarmarkError
 from earmark.training.folds import hold_out
-from earmark.training.outputs import safe_name
+from earmark.training.outputs import read_run_record, run_context, safe_name
 from earmark.training.reporting import evaluate_splits, write_model_report
 
 
@@ -27,7 +26,7 @@ def evaluate_run(run: Path, data_dir: Path | None = None, split: str = "test") -
     report.html with baselines fitted on the run's own training clips) go to `evaluation_dir(...)`.
     """
     loaded = load_checkpoint(resolve_checkpoint(run))
-    record = _record(run)
+    record = read_run_record(run)
     own = _own_data(record, loaded)
     if data_dir is None:
         if own is None:
@@ -49,18 +48,9 @@ def evaluate_run(run: Path, data_dir: Path | None = None, split: str = "test") -
                                                                        "model": loaded.config.model.name}
     train = (own, own.split_rows("train")) if own is not None else None
     extra = {"data": str(data.root), "split": split}
-    context = {"command": record.get("command"), "versions": record.get("versions"),
-               "evaluated": f"split {split!r} of {data.root}"}
+    context = {**run_context(record, held_out=data is own), "evaluated": f"split {split!r} of {data.root}"}
     return write_model_report(evaluation_dir(run, data.root, split), loaded, data, {split: rows}, train,
                               _history(run), extra, context, model_card=False)
-
-
-def _record(run: Path) -> dict[str, Any]:
-    """run.json of a run folder, or {} for a bare checkpoint or a run without one."""
-    try:
-        return dict(json.loads((run / "run.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return {}
 
 
 def _own_data(record: dict[str, Any], loaded: LoadedModel) -> PreparedData | None:

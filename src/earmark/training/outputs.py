@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import sys
 from collections.abc import Callable
@@ -19,7 +18,14 @@ from earmark.config import TrainConfig, dump_yaml, to_dict
 from earmark.data.dataset import PreparedData
 from earmark.data.manifest import ManifestRow
 from earmark.errors import EarmarkError
-from earmark.fileio import make_dir, remove_stale_temporaries, write_csv_atomic, write_json_atomic, write_text_atomic
+from earmark.fileio import (
+    make_dir,
+    read_json_object,
+    remove_stale_temporaries,
+    write_csv_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from earmark.training.reporting import write_model_report
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "clips_per_s")
@@ -117,10 +123,7 @@ def _versions() -> dict[str, str]:
 
 def finished_metrics(run: Path) -> dict[str, Any] | None:
     """metrics.json of a run that finished, or None."""
-    try:
-        return dict(json.loads((run / "metrics.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return None
+    return read_json_object(run / "metrics.json") or None
 
 
 def safe_name(text: str) -> str:
@@ -128,25 +131,27 @@ def safe_name(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
 
 
+def run_context(record: dict[str, Any], held_out: bool = True) -> dict[str, Any]:
+    """What a run's report states from its run.json: the command line, the versions and, for a run that held
+    out a cross-validation fold (and is scored on that fold: `held_out`), the split protocol."""
+    context = {"command": record.get("command"), "versions": record.get("versions")}
+    if held_out and record.get("holdout"):
+        kind, value = record["holdout"]
+        context["split_protocol"] = f"cross-validation: {kind} {value} held out as test"
+    return context
+
+
+def read_run_record(run: Path) -> dict[str, Any]:
+    """run.json of a run folder (written by `start_run`), or {} for a bare checkpoint or a run without one."""
+    return read_json_object(run / "run.json")
+
+
 def finish_run(files: RunFiles, best: LoadedModel, data: PreparedData, rows: dict[str, list[ManifestRow]],
                history: list[dict[str, float]], seconds: float, log: Callable[[str], None]) -> dict[str, Any]:
     """Evaluate the best checkpoint on val and test; write metrics.json, the reports and the model card."""
-    record = _read_record(files.root)
-    context = {"best_epoch": best.state.get("best_epoch"), "command": record.get("command"),
-               "versions": record.get("versions")}
-    if record.get("holdout"):
-        kind, value = record["holdout"]
-        context["split_protocol"] = f"cross-validation: {kind} {value} held out as test"
+    context = {"best_epoch": best.state.get("best_epoch"), **run_context(read_run_record(files.root))}
     metrics = write_model_report(files.root, best, data, {"val": rows["val"], "test": rows["test"]},
                                  (data, rows["train"]), history, {"seconds_train": round(seconds, 2)}, context,
                                  model_card=True)
     log(f"best epoch {best.state.get('best_epoch')}; metrics written to {files.root / 'metrics.json'}")
     return metrics
-
-
-def _read_record(run: Path) -> dict[str, Any]:
-    """run.json of a run (written by `start_run`), or {} if it cannot be read."""
-    try:
-        return dict(json.loads((run / "run.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return {}

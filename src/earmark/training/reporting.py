@@ -7,7 +7,6 @@ audio, report.html and, for a run, model_card.md.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from earmark.evaluation.metrics import compute_metrics
 from earmark.evaluation.report import build_predictions, write_reports
 from earmark.evaluation.runner import ClipScores, score_clips
 from earmark.evaluation.text import headline_split
+from earmark.fileio import read_json_object
 
 
 @dataclass
@@ -75,12 +75,13 @@ def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, split
     counts = {name: dict(sorted(Counter(row.label for row in rows).items())) for name, rows in splits.items()}
     if train is not None:
         counts = {"train": dict(sorted(Counter(row.label for row in train[1]).items())), **counts}
+    data_report = read_json_object(data.root / "report.json")
     facts = {
         "config_yaml": dump_yaml(loaded.config), "data": str(data.root),
         "dataset": f"{data.root} ({len(data.rows)} clips, {len(data.labels)} classes)",
-        "data_report": _read_json(data.root / "report.json"), "split_counts": counts,
-        "split_protocol": str(_read_json(data.root / "report.json").get("split_protocol", "–")),
-        "prepare_command": _read_json(data.root / "prepare.json").get("command"),
+        "data_report": data_report, "split_counts": counts,
+        "split_protocol": str(data_report.get("split_protocol", "–")),
+        "prepare_command": read_json_object(data.root / "prepare.json").get("command"),
         "sample_rate": loaded.sample_rate, "window_s": loaded.config.data.window_s,
         "aggregate": loaded.config.data.aggregate,
     }
@@ -88,11 +89,3 @@ def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, split
                   model_card=model_card)
     return metrics
 
-
-def _read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from a file, or {} when it is missing or unreadable (a report states what it can)."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
