@@ -1,9 +1,9 @@
 """Every benchmark in benchmarks/, one after another, written to one page: `benchmarks/results.md`.
 
 Each script runs in its own process (`make bench` calls this file) and prints its figures with the reference
-each is measured against, in the same run; this page adds the machine, the date, the commit, each script's
-command and wall time, and a GPU section (or "no GPU"). A failed script is recorded with the end of its error
-output and the others still run; the exit status is then 1.
+each is measured against, in the same run; this page adds the machine, the date, the commit, and each script's
+command and wall time. The GPU section is `gpu.py`, which says "no GPU" and measures nothing without CUDA. A
+failed script is recorded with the end of its error output and the others still run; the exit status is then 1.
 
     python benchmarks/run_all.py [--out benchmarks/results.md] [--only features,peers] [--quick]
 """
@@ -27,13 +27,15 @@ SCRIPTS = [
     ("prepare", "`prepare` speed against a librosa.load loop, and its memory at 1× and 10× input", ["prepare.py"]),
     ("train_step", "training-step throughput with and without malloc tuning", ["train_step.py"]),
     ("throughput", "training throughput against the classic notebook pipeline; time to accuracy",
-     ["throughput.py", "--budgets", "6"]),
+     ["throughput.py", "--epochs", "1", "--budgets", "3"]),
     ("inference", "long-file throughput, peak memory, and export latency (onnxruntime against PyTorch)",
      ["inference.py"]),
     ("models", "registered models on FSDD at an equal CPU-time budget (a representative subset)",
-     ["models.py", "--models", "majority,logreg,vgg-m,tcresnet-8", "--budget", "20"]),
+     ["models.py", "--models", "majority,logreg,vgg-m,tcresnet-8", "--budget", "15"]),
     ("peers", "earmark against pyAudioAnalysis, librosa + scikit-learn and the classic notebook pipeline",
-     ["peers.py", "--ladder", "3,6", "--loso-epochs", "8", "--classic-epochs", "6", "--classic-loso-epochs", "4"]),
+     ["peers.py"]),
+    ("gpu", "training on a GPU in bf16: clips/s and the share of step time waiting for data (CPU reference)",
+     ["gpu.py"]),
 ]
 
 
@@ -91,20 +93,6 @@ def as_markdown(output: str) -> list[str]:
     return lines
 
 
-def gpu_section() -> list[str]:
-    """A CUDA training-step ratio against this machine's CPU, or the line "no GPU"."""
-    import torch
-
-    if not torch.cuda.is_available():
-        print("no GPU", flush=True)
-        return ["no GPU: `torch.cuda.is_available()` is False here, so there are no GPU figures in this run."]
-    from benchmarks.train_step import measure_on
-
-    cpu, gpu = measure_on("cpu"), measure_on("cuda")
-    return [f"- {torch.cuda.get_device_name(0)}: default model, batch 64 of 1-s clips, train step: "
-            f"{gpu:.0f} clips/s on the GPU against {cpu:.0f} clips/s on this machine's CPU: {gpu / cpu:.1f}x"]
-
-
 def write_page(out: Path, head: list[str], summary: list[str], sections: list[str]) -> None:
     total = sum(float(row.split(" | ")[2]) for row in summary)
     out.write_text("\n".join([*head, "| benchmark | what | wall s | status |", "|---|---|---:|---|", *summary,
@@ -136,8 +124,6 @@ def main() -> None:
                      f"{' --quick' if args.quick else ''}`, {seconds:.0f} s; protocol and references: the script's "
                      "docstring.", "", *as_markdown(output), ""]
         write_page(args.out, page, summary, sections)  # after every script: an interrupted run keeps its figures
-    sections += ["## GPU", "", *gpu_section(), ""]
-    write_page(args.out, page, summary, sections)
     print(f"wrote {args.out}")
     sys.exit(1 if failed else 0)
 
