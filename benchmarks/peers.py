@@ -431,10 +431,10 @@ def earmark_train(data: Path, run: Path, overrides: list[str], epochs: int) -> t
     return metrics, time.perf_counter() - start
 
 
-def run_earmark(source: Path, work: Path, ladders: dict[str, list[int]], loso_epochs: int,
+def run_earmark(source: Path, work: Path, ladders: dict[str, list[int]], loso_epochs: int, speaker_epochs: int,
                 log: Callable[[dict[str, Any]], None]) -> None:
     """Each model's ladder of full runs (time to target = prepare + the wall time of the smallest run that
-    reaches it); speaker ID and LOSO with the default model at its ladder's last budget and `loso_epochs`."""
+    reaches it); speaker ID and LOSO with the default model, `speaker_epochs` and `loso_epochs`."""
     digits = work / "em-digits"
     prepared = earmark_prepare(source, digits)
     n_train = metrics_train_clips(digits)
@@ -454,11 +454,10 @@ def run_earmark(source: Path, work: Path, ladders: dict[str, list[int]], loso_ep
     default = next(iter(EARMARK))
     speakers = work / "em-speakers"
     prepared = earmark_prepare(source, speakers, labels=SPEAKER_LABELS)
-    epochs = ladders.get(default, [loso_epochs])[-1]
-    metrics, wall = earmark_train(speakers, work / "em-speakers-run", EARMARK[default], epochs)
+    metrics, wall = earmark_train(speakers, work / "em-speakers-run", EARMARK[default], speaker_epochs)
     test = metrics["test"]
     log(official_row(default, "speakers", round(test["accuracy"] * test["n"]), test["n"], prepared + wall,
-                     epochs=epochs))
+                     epochs=speaker_epochs))
     from earmark.config import load_train_config
     from earmark.training.cv import cross_validate
 
@@ -490,8 +489,8 @@ def print_row(row: dict[str, Any]) -> None:
     target = "" if "to_target" not in row else (
         f"{reached['seconds']:.1f} s ({reached['epochs']} epochs)" if reached else f"not reached in {row['epochs']}")
     speed = f"{row['clips_per_s']:.0f}" if "clips_per_s" in row else ""
-    print(f"| {row['task']} | {row['protocol']} | {row['name']} | {acc} | {row['n']} | {row['seconds']:.1f} | "
-          f"{target} | {speed} |", flush=True)
+    print(f"| {row['task']} | {row['protocol']} | {row['name']} | {row.get('epochs', '')} | {acc} | {row['n']} | "
+          f"{row['seconds']:.1f} | {target} | {speed} |", flush=True)
 
 
 def main() -> None:
@@ -499,11 +498,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fsdd", type=Path, default=DEFAULT_FSDD)
     parser.add_argument("--ladder", default="3,15", help="epoch budgets of earmark's default model (time to 0.97)")
-    parser.add_argument("--cnn-ladder", default="4,8", help="epoch budgets of earmark's cnn (time to 0.97)")
-    parser.add_argument("--classic-epochs", type=int, default=10, help="epochs of the per-item classic pipeline")
+    parser.add_argument("--cnn-ladder", default="8", help="epoch budgets of earmark's cnn (time to 0.97)")
+    parser.add_argument("--classic-epochs", type=int, default=9, help="epochs of the per-item classic pipeline")
     parser.add_argument("--classic-cached-epochs", type=int, default=8,
                         help="epochs of the classic recipe on precomputed MFCCs (LOSO folds, speaker ID)")
     parser.add_argument("--loso-epochs", type=int, default=10, help="earmark epochs per LOSO fold")
+    parser.add_argument("--speaker-epochs", type=int, default=6, help="earmark epochs for speaker ID")
     parser.add_argument("--only", default="earmark,sklearn,pyaa,classic", help="comma-separated parts, in order")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--quick", action="store_true", help="3 speakers × 7 takes, 1 epoch (used by a test)")
@@ -512,8 +512,8 @@ def main() -> None:
     names = list(EARMARK)
     ladders = {names[0]: [1]} if args.quick else {names[0]: [int(e) for e in args.ladder.split(",")],
                                                   names[1]: [int(e) for e in args.cnn_ladder.split(",")]}
-    classic_epochs, cached_epochs, loso_epochs = (1, 1, 1) if args.quick else (
-        args.classic_epochs, args.classic_cached_epochs, args.loso_epochs)
+    classic_epochs, cached_epochs, loso_epochs, speaker_epochs = (1, 1, 1, 1) if args.quick else (
+        args.classic_epochs, args.classic_cached_epochs, args.loso_epochs, args.speaker_epochs)
     parts, rows = args.only.split(","), []
 
     def log(row: dict[str, Any]) -> None:
@@ -526,12 +526,16 @@ def main() -> None:
         print(f"FSDD: {len(clips)} clips, {len({c.speaker for c in clips})} speakers; official split test = takes "
               f"0-4 (n = {sum(c.take < 5 for c in clips)}); {torch.get_num_threads()} torch threads, "
               f"{os.cpu_count()} CPU cores; target {TARGET}")
-        print("| task | protocol | pipeline | accuracy [95% CI] or mean ± std over speakers | n | wall s | "
-              f"time to {TARGET} | train clips/s |\n|---|---|---|---|---:|---:|---|---:|", flush=True)
+        rungs = "; ".join(f"{name} {','.join(map(str, epochs))}" for name, epochs in ladders.items())
+        print(f"settings (epochs): earmark ladders {rungs}; speaker ID "
+              f"{speaker_epochs}, LOSO {loso_epochs} per fold; classic per-item {classic_epochs}, on precomputed "
+              f"MFCCs {cached_epochs}")
+        print("| task | protocol | pipeline | epochs | accuracy [95% CI] or mean ± std over speakers | n | wall s | "
+              f"time to {TARGET} | train clips/s |\n|---|---|---|---:|---|---:|---:|---|---:|", flush=True)
         steps = {"sklearn": lambda: run_sklearn(clips, log),
                  "pyaa": lambda: run_pyaa(clips, work, not args.quick, log),
                  "classic": lambda: run_classic(clips, classic_epochs, cached_epochs, log),
-                 "earmark": lambda: run_earmark(work / "fsdd", work, ladders, loso_epochs, log)}
+                 "earmark": lambda: run_earmark(work / "fsdd", work, ladders, loso_epochs, speaker_epochs, log)}
         for part in parts:  # in the order given
             steps[part]()
     summarise(rows)

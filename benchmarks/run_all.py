@@ -31,7 +31,7 @@ SCRIPTS = [
     ("inference", "long-file throughput, peak memory, and export latency (onnxruntime against PyTorch)",
      ["inference.py"]),
     ("models", "registered models on FSDD at an equal CPU-time budget (a representative subset)",
-     ["models.py", "--models", "majority,logreg,vgg-m,tcresnet-8", "--budget", "15"]),
+     ["models.py", "--models", "majority,logreg,vgg-m,tcresnet-8", "--budget", "10"]),
     ("peers", "earmark against pyAudioAnalysis, librosa + scikit-learn and the classic notebook pipeline",
      ["peers.py"]),
     ("gpu", "training on a GPU in bf16: clips/s and the share of step time waiting for data (CPU reference)",
