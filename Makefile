@@ -23,6 +23,10 @@ $(VENV)/.dev: $(VENV)/.torch pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]" $(TORCH)
 	touch $@ $(VENV)/.demo
 
+$(VENV)/.bench: $(VENV)/.dev pyproject.toml
+	$(BIN)/pip install --quiet -e ".[dev,bench]" $(TORCH)
+	touch $@
+
 demo: $(VENV)/.demo
 	$(BIN)/earmark demo
 
@@ -30,6 +34,10 @@ test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -m "not gpu"
+
+# Every script in benchmarks/, peers included, into benchmarks/results.md (about 30 minutes on 2 cores).
+bench: $(VENV)/.bench
+	$(BIN)/python benchmarks/run_all.py --out benchmarks/results.md
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks

@@ -67,12 +67,15 @@ def subset(fsdd: Path, count: int | None, copies: int, into: Path) -> Path:
 
 def peak_rss_mb(source: Path, out: Path) -> tuple[float, float]:
     """(main process, largest worker) peak RSS in MB of `prepare` run in a fresh subprocess."""
+    # The main process's own high-water mark (VmHWM): getrusage's ru_maxrss of a child of this process starts
+    # from the parent's peak on Linux, which hid the difference between 1x and 10x (see inference.py).
     code = (
         "import json, resource, sys; from pathlib import Path\n"
         "from benchmarks.prepare import earmark_prepare\n"
         "earmark_prepare(Path(sys.argv[1]), Path(sys.argv[2]))\n"
-        "print(json.dumps([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-        " resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n"
+        "status = Path('/proc/self/status').read_text().splitlines()\n"
+        "hwm = next(int(line.split()[1]) for line in status if line.startswith('VmHWM:'))\n"
+        "print(json.dumps([hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n"
     )
     done = subprocess.run([sys.executable, "-c", code, str(source), str(out)], cwd=ROOT, check=True,
                           capture_output=True, text=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,14 +17,53 @@ FSDD = ROOT.parent / "shared" / "data" / "fsdd"
 @pytest.mark.slow
 @pytest.mark.parametrize("script, needle", [("features.py", "ratio"), ("train_step.py", "ratio"),
                                             ("prepare.py", "peak RSS"), ("inference.py", "ratio PyTorch/onnxruntime"),
-                                            ("models.py", "| majority |"), ("throughput.py", "time to accuracy")])
+                                            ("models.py", "| majority |"), ("throughput.py", "time to accuracy"),
+                                            ("peers.py", "| digits | loso | earmark tcresnet-8"),
+                                            ("gpu.py", "| cnn (20 MFCC) |")])
 def test_benchmark_quick_mode(script: str, needle: str) -> None:
     pytest.importorskip("librosa")
     if script == "inference.py":
         pytest.importorskip("onnxruntime")
-    if script in ("prepare.py", "models.py", "throughput.py") and not FSDD.is_dir():
+    if script == "peers.py":
+        require_peers()
+    if script in ("prepare.py", "models.py", "throughput.py", "peers.py", "gpu.py") and not FSDD.is_dir():
         pytest.skip("shared FSDD data not present")
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"], cwd=ROOT,
+    extra = ["--device", "cpu"] if script == "gpu.py" else []  # the GPU loop, run on the CPU so it cannot rot
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", *extra], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert needle in done.stdout
+    if script == "peers.py":  # every peer ran, and the verdict lines were printed
+        for name in ("pyAudioAnalysis SVM", "pyAudioAnalysis random forest", "sklearn RBF-SVM",
+                     "sklearn logistic regression", "classic notes", "earmark tcresnet-8"):
+            assert name in done.stdout
+        assert "digits, loso: earmark" in done.stdout and "time to 0.97:" in done.stdout
+
+
+def require_peers() -> None:
+    """The peers are the `bench` extra (CI installs it and sets EARMARK_REQUIRE_PEERS): skip only elsewhere."""
+    if importlib.util.find_spec("pyAudioAnalysis") is None:
+        if os.environ.get("EARMARK_REQUIRE_PEERS"):
+            pytest.fail("EARMARK_REQUIRE_PEERS is set but pyAudioAnalysis (the bench extra) is missing")
+        pytest.skip("the bench extra (pyAudioAnalysis) is not installed: make .venv/.bench")
+
+
+@pytest.mark.slow
+def test_run_all_writes_the_results_page(tmp_path: Path) -> None:
+    out = tmp_path / "results.md"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--only", "train_step",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = out.read_text()
+    assert "| [train_step](#train_step) |" in page and "ratio" in page
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_says_no_gpu_without_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the benchmark measures it instead")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("no GPU"), done.stderr[-2000:]

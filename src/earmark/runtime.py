@@ -25,3 +25,53 @@ def tune_malloc() -> bool:
         return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
     except (OSError, AttributeError):
         return False
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def resident_mb() -> float:
+    """This process's resident set in MB (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * _PAGE / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+_PAGE = 4096
+
+
+class HeapGuard:
+    """Hands freed heap memory back to the OS when the resident set has grown `margin_mb` past its level at
+    the last check that found it in bounds.
+
+    Streaming a long file allocates and frees buffers of slowly varying size every batch; glibc's heap can
+    fragment so that freed memory is never reused nor returned, and the resident set then grew about 150 MB/s
+    in some runs and not in others (a 2-hour file peaked anywhere between 0.3 and 1.7 GB). `malloc_trim`
+    releases those free pages; it is called only when the process has grown, so a run that does not fragment
+    pays nothing. Memory that is really in use raises the level instead of being trimmed again and again.
+    """
+
+    def __init__(self, margin_mb: float = 96.0) -> None:
+        self.libc = _libc()
+        self.margin = margin_mb
+        self.level = resident_mb()
+        self.trims = 0
+
+    def check(self) -> None:
+        if self.libc is None or not hasattr(self.libc, "malloc_trim"):
+            return
+        if resident_mb() <= self.level + self.margin:
+            return
+        self.libc.malloc_trim(0)
+        self.trims += 1
+        now = resident_mb()
+        if now > self.level + self.margin / 2:  # still high after the trim: live memory, the new level
+            self.level = now

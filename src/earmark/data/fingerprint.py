@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -88,29 +88,35 @@ def near_duplicates(prints: Sequence[np.ndarray], durations: Sequence[float]) ->
             i = parent[i]
         return i
 
-    for a, b in _candidate_pairs(matrix):
-        long, short = max(durations[a], durations[b]), min(durations[a], durations[b])
-        if short <= 0 or long / short > MAX_DURATION_RATIO:
-            continue
-        differing = int(np.unpackbits(matrix[a] ^ matrix[b]).sum())
-        if differing <= MAX_BIT_DIFF * total_bits:
-            parent[root(a)] = root(b)
+    # Pairs are compared as each 32-bit slice's buckets come, never gathered: a pair already joined (through
+    # any earlier pair) is skipped, so memory stays at one bucket and each set costs about one comparison per
+    # member rather than one per pair.
+    for members in _buckets(matrix):
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                if root(a) == root(b):
+                    continue
+                long, short = max(durations[a], durations[b]), min(durations[a], durations[b])
+                if short <= 0 or long / short > MAX_DURATION_RATIO:
+                    continue
+                differing = int(np.unpackbits(matrix[a] ^ matrix[b]).sum())
+                if differing <= MAX_BIT_DIFF * total_bits:
+                    parent[root(a)] = root(b)
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(prints)):
         groups[root(i)].append(i)
     return [members for members in groups.values() if len(members) > 1]
 
 
-def _candidate_pairs(matrix: np.ndarray) -> set[tuple[int, int]]:
-    """Pairs of rows that agree exactly on at least one 32-bit slice."""
+def _buckets(matrix: np.ndarray) -> Iterator[list[int]]:
+    """For each 32-bit slice of the fingerprints, the groups of rows (2 to _MAX_BUCKET) that agree on it."""
     words = matrix[:, : matrix.shape[1] // 4 * 4].view(">u4")  # [N, slices]
-    pairs: set[tuple[int, int]] = set()
     for column in range(words.shape[1]):
         _, inverse, counts = np.unique(words[:, column], return_inverse=True, return_counts=True)
         shared = np.flatnonzero((counts[inverse] > 1) & (counts[inverse] <= _MAX_BUCKET))  # rows in a bucket
-        buckets: dict[int, list[int]] = defaultdict(list)
-        for row in shared.tolist():
-            buckets[int(inverse[row])].append(row)
-        for members in buckets.values():
-            pairs.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
-    return pairs
+        order = shared[np.argsort(inverse[shared], kind="stable")]
+        keys = inverse[order]
+        cuts = np.flatnonzero(np.diff(keys)) + 1
+        for members in np.split(order, cuts):
+            if members.size > 1:
+                yield members.tolist()

@@ -19,6 +19,7 @@ from earmark.audio.windows import fit_window
 from earmark.errors import EarmarkError
 from earmark.evaluation.aggregate import AGGREGATE_METHODS, AggregateMethod, aggregate_windows
 from earmark.inference.backends import Backend, open_backend
+from earmark.runtime import HeapGuard
 
 
 @dataclass
@@ -73,10 +74,12 @@ class Predictor:
     def window_probs(self, blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Window starts `[W]`, ends `[W]` (samples) and class probabilities `[W, K]`, scored batch by batch."""
         starts, ends, probs = [], [], []
+        guard = HeapGuard()  # a long stream can fragment the heap: keep the resident set bounded
         for first, last, offsets, span in stream_spans(blocks, self.window, self.hop, self.batch_size):
             starts.append(first)
             ends.append(last)
             probs.append(self._probs(self.backend.span_logits(span, offsets, self.window)))
+            guard.check()
         return np.concatenate(starts), np.concatenate(ends), np.concatenate(probs)
 
     def _probs(self, logits: np.ndarray) -> np.ndarray:
