@@ -112,11 +112,12 @@ def official_row(name: str, task: str, correct: int, n: int, seconds: float, **e
 
 
 def loso_row(name: str, folds: list[tuple[str, int, int]], seconds: float) -> dict[str, Any]:
-    """Mean ± sample std over (speaker, correct, n) folds."""
-    accs = np.array([c / n for _, c, n in folds])
-    return {"name": name, "task": "digits", "protocol": "loso", "accuracy": float(accs.mean()),
-            "std": float(accs.std(ddof=1)) if len(accs) > 1 else 0.0, "n": sum(n for *_, n in folds),
-            "folds": {s: c / n for s, c, n in folds}, "seconds": seconds}
+    """Mean ± sample std over (speaker, correct, n) folds, as `earmark cv` summarises its folds."""
+    from earmark.training.cv import mean_std
+
+    mean, std = mean_std([c / n for _, c, n in folds])
+    return {"name": name, "task": "digits", "protocol": "loso", "accuracy": mean, "std": std,
+            "n": sum(n for *_, n in folds), "folds": {s: c / n for s, c, n in folds}, "seconds": seconds}
 
 
 def loso_splits(clips: list[Clip]) -> list[tuple[str, np.ndarray]]:

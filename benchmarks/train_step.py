@@ -38,29 +38,6 @@ def measure(model: str, n_mels: int, steps: int, tune: bool) -> float:
     return 64 * steps / (time.perf_counter() - start)
 
 
-def measure_on(device: str, steps: int = 20) -> float:
-    """Clips per second of the default model's training step at batch 64 on `device` (after two warm-up steps)."""
-    import torch
-
-    from earmark.checkpoint import build_model
-    from earmark.config import TrainConfig
-
-    net = build_model(TrainConfig(), [str(i) for i in range(10)], 16000).to(device).train()
-    optimizer = torch.optim.AdamW(net.parameters(), 1e-3)
-    waves, targets = torch.randn(64, 16000, device=device), torch.randint(0, 10, (64,), device=device)
-    for step in range(steps + 2):
-        if step == 2:
-            if device == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(net(waves), targets).backward()
-        optimizer.step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return 64 * steps / (time.perf_counter() - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="cnn")

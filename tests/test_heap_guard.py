@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,13 +18,9 @@ class CountingLibc:
         return 1
 
 
-def levels(values: list[float]) -> Iterator[float]:
-    yield from values
-
-
 def test_trims_only_past_the_margin_and_adopts_live_growth(monkeypatch: pytest.MonkeyPatch) -> None:
     # resident MB as the guard reads it: start, in bounds, grown (trim frees it), grown (trim does not: live)
-    readings = levels([100, 150, 300, 120, 300, 290, 350])
+    readings = iter([100.0, 150.0, 300.0, 120.0, 300.0, 290.0, 350.0])
     monkeypatch.setattr(runtime, "resident_mb", lambda: next(readings))
     guard = runtime.HeapGuard(margin_mb=96)
     libc = CountingLibc()
