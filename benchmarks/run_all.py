@@ -34,6 +34,9 @@ SCRIPTS = [
      ["models.py", "--models", "majority,logreg,vgg-m,tcresnet-8", "--budget", "10"]),
     ("peers", "earmark against pyAudioAnalysis, librosa + scikit-learn and the classic notebook pipeline",
      ["peers.py"]),
+    ("threads", "training throughput on a shared CPU: earmark's thread policy against torch's default",
+     ["threads.py"]),
+    ("metrics", "the bootstrap interval's cost against scikit-learn's metrics", ["metrics.py"]),
     ("gpu", "training on a GPU in bf16: clips/s and the share of step time waiting for data (CPU reference)",
      ["gpu.py"]),
 ]
