@@ -57,6 +57,9 @@ def machine() -> list[str]:
             f"{platform.system()} {platform.release()}",
             f"- load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (the machine may be shared: "
             "read times as ratios against the reference measured in the same run)",
+            f"- threads: torch's default ({torch.get_num_threads()} here) unless a script says otherwise; OpenMP wait "
+            f"policy {os.environ.get('OMP_WAIT_POLICY', 'unset')} for every script (earmark's default, "
+            "earmark.runtime.apply_thread_policy)",
             f"- Python {platform.python_version()}, torch {torch.__version__}, "
             f"commit {commit.stdout.strip() or 'unknown'}{' (with local changes)' if dirty.stdout.strip() else ''}"]
 
@@ -104,6 +107,9 @@ def write_page(out: Path, head: list[str], summary: list[str], sections: list[st
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
+    from earmark.runtime import apply_thread_policy
+
+    apply_thread_policy()  # before torch loads, here and in every script (they inherit the environment)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
     parser.add_argument("--only", default=None, help="comma-separated script names (default: all)")

@@ -265,7 +265,7 @@ def test_factored_power_is_the_stft_power(n_fft: int, hop: int) -> None:
         assert float((got - expected).abs().max()) < 1e-5 * float(expected.max())
 
 
-def test_onnx_predict_needs_no_torch(onnx_model: tuple[Path, str], mixed_folder: Path) -> None:
+def test_onnx_predict_needs_no_torch(onnx_model: tuple[Path, str], mixed_folder: Path, tone_run: Path) -> None:
     """`earmark predict model.onnx` runs without importing torch (less memory, faster start)."""
     code = ("import json, sys; from pathlib import Path; from earmark.cli import main; "
             "code = main(['predict', sys.argv[1], sys.argv[2], '--format', 'json']); "
@@ -276,4 +276,7 @@ def test_onnx_predict_needs_no_torch(onnx_model: tuple[Path, str], mixed_folder:
     assert done.returncode == 0, done.stderr[-2000:]
     *printed, last = done.stdout.strip().splitlines()
     assert json.loads(last) == [0, False]
-    assert json.loads("\n".join(printed))[0]["label"] == "low"
+    (from_onnx,) = json.loads("\n".join(printed))
+    (from_checkpoint,) = _predict_json(tone_run, mixed_folder / "low_long.flac")
+    assert from_onnx["label"] == from_checkpoint["label"]
+    assert from_onnx["score"] == pytest.approx(from_checkpoint["score"], abs=1e-3)

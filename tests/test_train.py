@@ -50,7 +50,7 @@ def test_tensorboard_has_one_step_per_epoch(tone_run: Path) -> None:
     assert tags == {"loss/train", "loss/val", "accuracy/train", "accuracy/val", "lr", "throughput/clips_per_s"}
     history = (tone_run / "history.csv").read_text().splitlines()[1:]
     val = [event.value for event in events.Scalars("accuracy/val")]
-    assert [event.step for event in events.Scalars("accuracy/val")] == [1, 2, 3, 4]
+    assert [event.step for event in events.Scalars("accuracy/val")] == list(range(1, len(history) + 1))
     assert val == pytest.approx([float(row.split(",")[4]) for row in history], abs=1e-6)
 
 
