@@ -1,4 +1,4 @@
-"""EfficientAT MobileNets (Schmid et al. 2023, AudioSet by knowledge distillation) as backbones loading the official files.
+"""EfficientAT MobileNets (Schmid et al. 2023, AudioSet by distillation) as backbones that load the official files.
 
 A MobileNetV3-Large body (inverted residuals, channel squeeze-excitation) scaled by a width multiplier, over a
 128-bin Kaldi log-mel at 32 kHz. The front-end is not in the official files (it is recomputed there on every
@@ -28,6 +28,12 @@ AUDIOSET_CLASSES = 527
 class KaldiLogMel(nn.Module):
     """`[B, S]` at 32 kHz → `[B, 1, 128, T]`: pre-emphasis, |STFT|² (1024/320, Hann 800), Kaldi mel, log, scale."""
 
+    window: torch.Tensor
+    mel_banks: torch.Tensor
+    emphasis: torch.Tensor
+    n_fft: int
+    hop: int
+
     def __init__(self, sample_rate: int = 32000, n_fft: int = 1024, hop: int = 320, window: int = 800,
                  n_mels: int = 128, f_min: float = 0.0, f_max: float = 15000.0) -> None:
         super().__init__()
@@ -40,7 +46,7 @@ class KaldiLogMel(nn.Module):
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         x = F.conv1d(waveform[:, None, :], self.emphasis)[:, 0]  # x[n+1] - 0.97 x[n]: one sample shorter
-        spec = torch.stft(x, self.n_fft, hop_length=self.hop, win_length=self.window.shape[0], window=self.window,
+        spec = torch.stft(x, self.n_fft, hop_length=self.hop, win_length=len(self.window), window=self.window,
                           center=True, pad_mode="reflect", return_complex=True)
         power = spec.real**2 + spec.imag**2  # [B, n_freq, T]
         mel = torch.matmul(self.mel_banks, power)

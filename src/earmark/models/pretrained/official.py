@@ -31,7 +31,7 @@ def layout_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
 
 def _numpy_globals() -> list[Any]:
     """What unpickling a numpy array or scalar needs, under numpy 1's module names and numpy 2's."""
-    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    multiarray: Any = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # type: ignore[attr-defined]
     reconstruct, scalar = multiarray._reconstruct, multiarray.scalar
     allowed: list[Any] = [np.ndarray, np.dtype, reconstruct, scalar]
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
@@ -63,12 +63,12 @@ def read_official(path: Path, key: str | None = None, allow_numpy: bool = False)
 def _refusal(exc: BaseException) -> str:
     """Why torch.load refused a file, in one line; a pickle that would run code is named so."""
     text = str(exc).strip()
-    if isinstance(exc, pickle.UnpicklingError) and "weights only load failed" in text.lower():
-        found = re.search(r"unsupported (GLOBAL [^\s]+|operand \d+)", text, re.IGNORECASE)
-        return (f"refused: not only tensors and plain data ({found.group(1) if found else 'unsafe pickle'}); "
+    found = re.search(r"unsupported GLOBAL ([^\s]+)", text, re.IGNORECASE)
+    if isinstance(exc, pickle.UnpicklingError) and found:
+        return (f"refused: not only tensors and plain data (GLOBAL {found.group(1)}); "
                 "earmark never unpickles code from a weights file")
     first = text.splitlines()[0] if text else type(exc).__name__
-    return f"not a loadable weights file ({first})"
+    return f"not a loadable weights file ({first[:200]})"
 
 
 def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], path: Path, what: str) -> None:

@@ -30,6 +30,8 @@ AUDIOSET_CLASSES = 527
 class _Kernel(nn.Module):
     """A frozen tensor stored under the key `weight` (where the official file keeps a front-end matrix)."""
 
+    weight: torch.Tensor
+
     def __init__(self, tensor: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("weight", tensor)
@@ -54,6 +56,8 @@ class _Spectrogram(nn.Module):
 
 class _MelMatrix(nn.Module):
     """Holds the `[n_freq, n_mels]` mel matrix under `melW`, as the official checkpoint names it."""
+
+    melW: torch.Tensor  # the official key
 
     def __init__(self, sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> None:
         super().__init__()
@@ -123,7 +127,7 @@ class PannsCnn(Backbone):
 
     def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:  # [B, S] → [B, 1, T, n_mels] in dB
         stft = self.spectrogram_extractor.stft
-        half = stft.conv_real.weight.shape[-1] // 2
+        half = int(stft.conv_real.weight.shape[-1]) // 2
         x = F.pad(waveform[:, None, :], (half, half), mode="reflect")
         real = F.conv1d(x, stft.conv_real.weight, stride=self.variant.hop)  # [B, n_freq, T]
         imag = F.conv1d(x, stft.conv_imag.weight, stride=self.variant.hop)
