@@ -155,6 +155,8 @@ class EfficientAtMn(Backbone):
         # indices 2 and 5 are the official keys classifier.2 / classifier.5
         self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(self.embedding_dim, hidden),
                                         nn.Hardswish(), nn.Dropout(0.2), nn.Linear(hidden, AUDIOSET_CLASSES))
+        self.apply(_init)
+
 
     def feature_map(self, waveform: torch.Tensor) -> torch.Tensor:  # [B, S] → [B, D, F', T']
         return self.features(self.frontend(waveform))
@@ -170,6 +172,15 @@ class EfficientAtMn(Backbone):
         load_strict(self, read_official(path), path, f"EfficientAT {self.name}")
 
 
+def _init(module: nn.Module) -> None:
+    """MobileNet's initialisation (as the official code's): random weights that keep activations at a sane scale."""
+    if isinstance(module, nn.Conv2d):
+        nn.init.kaiming_normal_(module.weight, mode="fan_out")
+    elif isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.01)
+        nn.init.zeros_(module.bias)
+
+
 # ---- variants ----------------------------------------------------------------------------------------------------
 
 _RELEASE = "https://github.com/fschmid56/EfficientAT/releases/download/v0.0.1/{}"
@@ -182,8 +193,21 @@ VARIANTS: dict[str, tuple[float, str, str]] = {
 
 
 def build(name: str) -> EfficientAtMn:
-    """The EfficientAT variant `name` with random weights, in eval mode."""
-    return EfficientAtMn(VARIANTS[name][0], name).eval()
+    """The EfficientAT variant `name` with random weights, in eval mode.
+
+    Untrained BN statistics (mean 0, variance 1) would shrink the activations ~10x per stage down to 1e-8,
+    into denormal territory that misleads timings, so they are set from one batch of noise first.
+    """
+    model = EfficientAtMn(VARIANTS[name][0], name)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for norm in norms:
+        norm.momentum = None  # a cumulative average: one batch sets the statistics
+    noise = 0.1 * torch.randn(2, model.sample_rate, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.train()(noise)
+    for norm in norms:
+        norm.momentum = 0.01
+    return model.eval()
 
 
 def _spec(name: str) -> BackboneSpec:

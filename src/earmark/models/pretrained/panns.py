@@ -124,6 +124,7 @@ class PannsCnn(Backbone):
             self.add_module(f"conv_block{i}", _ConvBlock(cin, cout, v.kernel, layers, pool))
         self.fc1 = nn.Linear(v.channels[-1], v.channels[-1])
         self.fc_audioset = nn.Linear(v.channels[-1], AUDIOSET_CLASSES)
+        self.apply(_init)
 
     def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:  # [B, S] → [B, 1, T, n_mels] in dB
         stft = self.spectrogram_extractor.stft
@@ -148,6 +149,14 @@ class PannsCnn(Backbone):
     def load_official(self, path: Path) -> None:
         """Load an official PANNs `.pth` (`file["model"]`; its numpy sampler state is read as data, then dropped)."""
         load_strict(self, read_official(path, key="model", allow_numpy=True), path, f"PANNs {self.name}")
+
+
+def _init(module: nn.Module) -> None:
+    """PANNs' initialisation (Xavier-uniform weights, zero biases): random weights at a sane scale."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
 
 
 # ---- variants ----------------------------------------------------------------------------------------------------
