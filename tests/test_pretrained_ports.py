@@ -74,6 +74,15 @@ def test_each_port_reproduces_the_official_layout_fingerprint(name: str) -> None
     assert spec.weights is not None and spec.weights.url.startswith("https://") and spec.licence
 
 
+def test_the_official_urls() -> None:
+    cnn14, mn10 = SPECS["panns-cnn14"].weights, SPECS["efficientat-mn10"].weights
+    assert cnn14 is not None and mn10 is not None
+    assert cnn14.url == "https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth?download=1"
+    assert cnn14.filename == "Cnn14_mAP=0.431.pth" and cnn14.md5 == "541141fa2ee191a88f24a3219fff024e"
+    assert mn10.url == "https://github.com/fschmid56/EfficientAT/releases/download/v0.0.1/mn10_as_mAP_471.pt"
+    assert mn10.md5 is None and mn10.sha256 is None  # none published
+
+
 def test_the_fingerprint_sees_a_key_a_shape_and_a_dtype() -> None:
     state = {"a.weight": torch.zeros(2, 3), "a.num_batches_tracked": torch.tensor(0)}
     base = layout_fingerprint(state)

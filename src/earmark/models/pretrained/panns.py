@@ -127,6 +127,7 @@ class PannsCnn(Backbone):
         self.apply(_init)
 
     def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:  # [B, S] → [B, 1, T, n_mels] in dB
+        """Reflect-padded conv-STFT power → mel → dB (needs S > n_fft / 2, as PANNs' own front-end)."""
         stft = self.spectrogram_extractor.stft
         half = int(stft.conv_real.weight.shape[-1]) // 2
         x = F.pad(waveform[:, None, :], (half, half), mode="reflect")
