@@ -12,6 +12,7 @@ and after: on a shared machine the figures move with it; the eager/ONNX ratio is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -60,7 +61,7 @@ def export_onnx(model: Backbone, folder: Path) -> Path:
     dims = {"waveform": {0: torch.export.Dim("batch", min=1, max=64),
                          1: torch.export.Dim("samples", min=rate // 2, max=rate * 60)}}  # Cnn14 needs >= 0.15 s
     path = folder / "backbone.onnx"
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):  # the exporter's chatter is not a figure
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (0.1 * torch.randn(2, rate),), path, dynamo=True, external_data=False,
                           input_names=["waveform"], output_names=["embedding"], dynamic_shapes=dims)
@@ -91,25 +92,26 @@ def latency(model: Backbone, path: Path, threads: int, repeats: int) -> dict[str
     return {"eager_ms": 1e3 * statistics.median(eager), "onnx_ms": 1e3 * statistics.median(onnx), "parity": parity}
 
 
-def measure(name: str, threads: list[int], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """All figures for one port, one row per thread count."""
+def measure(name: str, threads: tuple[int, ...] = (1, 2), clip_s: float = 1.0, batch: int = 8, rounds: int = 3,
+            repeats: int = 20, onnx: bool = True) -> list[dict[str, Any]]:
+    """All figures for one port, one row per thread count (see the module docstring)."""
     model = SPECS[name].build().eval()
     params = sum(p.numel() for p in model.parameters())
     gen = torch.Generator().manual_seed(0)
-    batch = 0.1 * torch.randn(args.batch, int(model.sample_rate * args.clip_s), generator=gen)
+    clips = 0.1 * torch.randn(batch, int(model.sample_rate * clip_s), generator=gen)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        path = export_onnx(model, Path(folder)) if args.onnx else None
+        path = export_onnx(model, Path(folder)) if onnx else None
         export_s = time.perf_counter() - start
         for count in threads:
             torch.set_num_threads(count)
             with torch.inference_mode():
-                seconds = best_time(lambda: model(batch), args.rounds)
+                seconds = best_time(lambda: model(clips), rounds)
             row: dict[str, Any] = {"model": name, "threads": count, "params_m": params / 1e6,
-                                   "dim": model.embedding_dim, "clips_per_s": args.batch / seconds}
+                                   "dim": model.embedding_dim, "clips_per_s": batch / seconds}
             if path is not None:
-                row.update(latency(model, path, count, args.repeats), export_s=export_s)
+                row.update(latency(model, path, count, repeats), export_s=export_s)
             rows.append(row)
             print(f"  {row}", file=sys.stderr, flush=True)
     return rows
@@ -144,9 +146,10 @@ def main() -> None:
         parser.error(f"unknown backbone {unknown}; valid: {', '.join(SPECS)}")
     if args.quick:
         args.rounds, args.repeats, args.batch = 2, 5, 4
-    threads = [int(t) for t in args.threads.split(",")]
+    threads = tuple(int(t) for t in args.threads.split(","))
     before = load_average()
-    rows = [row for name in names for row in measure(name, threads, args)]
+    rows = [row for name in names for row in measure(name, threads, args.clip_s, args.batch, args.rounds,
+                                                      args.repeats, args.onnx)]
     print(f"Backbone ports, random weights, torch {torch.__version__}, OMP_WAIT_POLICY="
           f"{os.environ['OMP_WAIT_POLICY']}; before: {before}; after: {load_average()}\n")
     print(table(rows, args.clip_s, args.batch))
