@@ -194,3 +194,12 @@ def test_the_cache_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.delenv("EARMARK_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_dir() == tmp_path / "xdg" / "earmark"
+
+
+def test_a_damaged_cached_file_is_replaced_by_a_fresh_download(server: tuple[str, Behaviour]) -> None:
+    url, behaviour = server
+    path = fetch(_weights(url, sha256=SHA))
+    path.write_bytes(b"bit rot")
+    (path.parent / "w.pth.sha256").unlink()
+    assert fetch(_weights(url, sha256=SHA)).read_bytes() == PAYLOAD and len(behaviour.ranges) == 2
+    assert recorded_sha256(path) == SHA

@@ -82,19 +82,28 @@ def fetch(weights: WeightsFile, folder: Path | None = None, timeout_s: float = 1
     target = folder / weights.filename
     with _locked(folder / f".{weights.filename}.lock"):
         if target.is_file():
-            _verify(target, weights, where=f"cached {target}")
-            return target
+            try:
+                return _store(target, target, _verify(target, weights, where=f"cached {target}"))
+            except EarmarkError as exc:  # a damaged or foreign file in the cache: removed, fetched again
+                _say(str(exc))
         reason = offline_reason()
         if reason:
             raise EarmarkError(f"{weights.url}: not downloaded ({reason} is set); {PASS_LOCAL}")
         part = target.with_name(target.name + ".part")
         _download(weights.url, part, timeout_s)
-        digests = _verify(part, weights, where=weights.url)
-        os.replace(part, target)
-        _fsync_dir(folder)
-        write_text_atomic(target.with_name(target.name + ".sha256"), f"{digests['sha256']}  {target.name}\n")
-        _say(f"{weights.filename}: stored in {folder} (sha256 {digests['sha256']})")
+        target = _store(part, target, _verify(part, weights, where=weights.url))
+        _say(f"{weights.filename}: stored in {folder} (sha256 {recorded_sha256(target)})")
         return target
+
+
+def _store(source: Path, target: Path, digests: dict[str, str]) -> Path:
+    """Rename a verified `source` to `target` durably and record its sha256 beside it (when not yet recorded)."""
+    if source != target:
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+    if recorded_sha256(target) != digests["sha256"]:
+        write_text_atomic(target.with_name(target.name + ".sha256"), f"{digests['sha256']}  {target.name}\n")
+    return target
 
 
 def _verify(path: Path, weights: WeightsFile, where: str) -> dict[str, str]:
@@ -106,6 +115,7 @@ def _verify(path: Path, weights: WeightsFile, where: str) -> dict[str, str]:
               ("sha256", weights.sha256)) if want is not None and digests[kind] != want.lower()]
     if wrong:
         path.unlink(missing_ok=True)
+        path.with_name(path.name + ".sha256").unlink(missing_ok=True)
         raise EarmarkError(f"{where}: {weights.filename} is not the published file ({'; '.join(wrong)}); "
                            "removed it, nothing was kept")
     return digests
