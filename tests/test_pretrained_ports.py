@@ -213,6 +213,24 @@ def test_panns_front_end_matches_librosa(name: str) -> None:
     assert np.abs(ours - expected).max() < 2e-4  # dB (measured 5e-5): float32 conv-STFT vs float64 FFT
 
 
+@pytest.mark.parametrize("name", ["panns-cnn6", "panns-cnn14-16k"])
+def test_panns_front_end_matches_torchlibrosa_the_one_the_weights_were_trained_with(name: str) -> None:
+    stft = pytest.importorskip("torchlibrosa.stft")
+    v = panns.VARIANTS[name]
+    spectrogram = stft.Spectrogram(n_fft=v.n_fft, hop_length=v.hop, win_length=v.n_fft, window="hann", center=True,
+                                   pad_mode="reflect", freeze_parameters=True)
+    log_mel = stft.LogmelFilterBank(sr=v.sample_rate, n_fft=v.n_fft, n_mels=64, fmin=v.f_min, fmax=v.f_max, ref=1.0,
+                                    amin=1e-10, top_db=None, freeze_parameters=True)
+    model = panns.PannsCnn(replace(v, channels=(8,), pools=(1,))).eval()
+    ours = model.state_dict()
+    theirs = {f"spectrogram_extractor.{k}": w for k, w in spectrogram.state_dict().items()}
+    theirs |= {f"logmel_extractor.{k}": w for k, w in log_mel.state_dict().items()}
+    assert all((ours[k] - w).abs().max() < 1e-7 for k, w in theirs.items()) and len(theirs) == 3  # measured 6e-8
+    wave = torch.from_numpy(_test_signal(v.sample_rate))[None]
+    with torch.no_grad():
+        assert (model.log_mel(wave) - log_mel(spectrogram(wave))).abs().max() < 5e-5  # dB; measured 4e-6
+
+
 def test_kaldi_mel_banks_match_kaldi_native_fbank() -> None:
     knf = pytest.importorskip("kaldi_native_fbank")
     opts, frames = knf.MelBanksOptions(), knf.FrameExtractionOptions()
