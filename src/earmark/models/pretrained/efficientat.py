@@ -184,7 +184,8 @@ def _init(module: nn.Module) -> None:
 # ---- variants ----------------------------------------------------------------------------------------------------
 
 _RELEASE = "https://github.com/fschmid56/EfficientAT/releases/download/v0.0.1/{}"
-_LICENCE = "MIT (fschmid56/EfficientAT: code and released weights)"
+_LICENCE = ("MIT (fschmid56/EfficientAT's LICENSE; the weights are released with that repository and carry no "
+            "separate licence statement)")
 # name: (width multiplier, official file, description); no checksum is published for these files.
 VARIANTS: dict[str, tuple[float, str, str]] = {
     "efficientat-mn04": (0.4, "mn04_as_mAP_432.pt", "0.98 M params, AudioSet mAP 0.432"),
