@@ -259,3 +259,17 @@ def test_efficientat_front_end_matches_a_librosa_reference() -> None:
 def test_width_rounding_follows_mobilenet() -> None:
     assert [efficientat.make_divisible(c * 0.4) for c in (16, 160, 960, 1280)] == [8, 64, 384, 512]
     assert efficientat.make_divisible(10) == 16 and efficientat.make_divisible(37) == 40
+
+
+@pytest.mark.parametrize("name", ["panns-cnn6", "efficientat-mn04"])
+def test_a_port_trains_its_network_and_never_its_front_end(name: str) -> None:
+    model = SPECS[name].build().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model(0.1 * torch.randn(2, model.sample_rate)).square().mean().backward()
+    untouched = {k.split(".")[0] for k, p in model.named_parameters() if p.grad is None}
+    assert untouched == {"fc_audioset" if name.startswith("panns") else "classifier"}  # only the AudioSet head
+    after = model.state_dict()
+    front = [k for k in after if k.startswith(("spectrogram_extractor", "logmel_extractor"))]
+    assert all(torch.equal(before[k], after[k]) for k in front)  # buffers, not parameters: never trained
+    moving = next(k for k in after if k.endswith("running_mean"))
+    assert not torch.equal(before[moving], after[moving])  # BN statistics move

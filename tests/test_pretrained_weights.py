@@ -8,15 +8,16 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from earmark.errors import EarmarkError
 from earmark.models.pretrained import efficientat
 from earmark.models.pretrained.base import WeightsFile
-from earmark.models.pretrained.weights import cache_dir, fetch, recorded_sha256, resolve_weights, sha256_of
+from earmark.models.pretrained.weights import cache_dir, fetch, pretrained, recorded_sha256, resolve_weights, sha256_of
 
 PAYLOAD = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 B, not a multiple of the read size
 
@@ -34,21 +35,22 @@ class Behaviour:
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         b = self.server.behaviour  # type: ignore[attr-defined]
+        payload = getattr(self, "payload", PAYLOAD)
         wanted = self.headers.get("Range")
         b.ranges.append(wanted)
         start = 0
         found = re.fullmatch(r"bytes=(\d+)-", wanted or "")
         if found and b.honour_range:
             start = int(found.group(1))
-            if start >= len(PAYLOAD):
+            if start >= len(payload):
                 self.send_response(416)
                 self.end_headers()
                 return
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
         else:
             self.send_response(200)
-        body = PAYLOAD[start:]
+        body = payload[start:]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if b.cut_answers > 0:  # promise the whole body, send part of it, hang up
@@ -203,3 +205,20 @@ def test_a_damaged_cached_file_is_replaced_by_a_fresh_download(server: tuple[str
     (path.parent / "w.pth.sha256").unlink()
     assert fetch(_weights(url, sha256=SHA)).read_bytes() == PAYLOAD and len(behaviour.ranges) == 2
     assert recorded_sha256(path) == SHA
+
+
+def test_pretrained_builds_and_loads_strictly_from_the_cache(server: tuple[str, Behaviour], tmp_path: Path) -> None:
+    spec = efficientat.SPECS[0]
+    state = {k: v + 1 if v.is_floating_point() else v for k, v in spec.build().state_dict().items()}
+    torch.save(state, tmp_path / "served.pt")
+    url, _ = server
+    served = (tmp_path / "served.pt").read_bytes()
+    spec = replace(spec, weights=WeightsFile(url=url, filename="mn04.pt", sha256=hashlib.sha256(served).hexdigest()))
+    _Handler.payload = served
+    try:
+        model = pretrained(spec)
+    finally:
+        del _Handler.payload
+    assert not model.training and torch.equal(model.state_dict()["classifier.5.bias"], state["classifier.5.bias"])
+    assert torch.equal(pretrained(spec, tmp_path / "served.pt").state_dict()["features.0.1.running_var"],
+                       state["features.0.1.running_var"])

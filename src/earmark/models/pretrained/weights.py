@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from earmark.errors import EarmarkError
 from earmark.fileio import make_dir, write_text_atomic
-from earmark.models.pretrained.base import BackboneSpec, WeightsFile
+from earmark.models.pretrained.base import Backbone, BackboneSpec, WeightsFile
 
 PASS_LOCAL = "pass a local copy with --set model.weights=PATH"
 CHUNK = 1 << 20  # bytes per read
@@ -74,6 +74,13 @@ def resolve_weights(spec: BackboneSpec, path: Path | str | None, timeout_s: floa
     if spec.weights is None:
         raise EarmarkError(f"{spec.name}: no official weights file is known; {PASS_LOCAL}")
     return fetch(spec.weights, timeout_s=timeout_s)
+
+
+def pretrained(spec: BackboneSpec, path: Path | str | None = None, timeout_s: float = 15.0) -> Backbone:
+    """`spec`'s backbone with its official weights (or those in `path`), loaded strictly, in eval mode."""
+    model = spec.build()
+    model.load_official(resolve_weights(spec, path, timeout_s))
+    return model.eval()
 
 
 def fetch(weights: WeightsFile, folder: Path | None = None, timeout_s: float = 15.0) -> Path:
