@@ -56,3 +56,21 @@ def deltas(features: torch.Tensor, width: int = 9) -> torch.Tensor:
     padded = torch.nn.functional.pad(features.reshape(-1, 1, features.shape[-1]), (half, half), mode="replicate")
     slope = torch.nn.functional.conv1d(padded, kernel.flip(0).view(1, 1, -1))
     return slope.reshape(features.shape)
+
+
+def kaldi_mel_banks(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> torch.Tensor:
+    """`[n_mels, n_fft // 2 + 1]` Kaldi triangles (peak 1 on 1127·ln(1 + f/700), no area norm), Nyquist column 0.
+
+    Kaldi's fbank (and EfficientAT, AST, BEATs after it) build their filters over the FFT bins below Nyquist only,
+    which leaves the Nyquist bin with weight 0; float64 here, cast by the caller.
+    """
+    def mel(hz: torch.Tensor) -> torch.Tensor:
+        return 1127.0 * torch.log1p(hz / 700.0)
+
+    edges = torch.linspace(float(mel(torch.tensor(f_min, dtype=torch.float64))),
+                           float(mel(torch.tensor(f_max, dtype=torch.float64))), n_mels + 2, dtype=torch.float64)
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # [n_mels, 1] each
+    fft_mel = mel(torch.arange(n_fft // 2, dtype=torch.float64) * (sample_rate / n_fft))[None, :]
+    rising, falling = (fft_mel - left) / (centre - left), (right - fft_mel) / (right - centre)
+    banks = torch.clamp(torch.minimum(rising, falling), min=0.0)
+    return torch.nn.functional.pad(banks, (0, 1))

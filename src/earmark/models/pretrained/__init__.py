@@ -1,0 +1,1 @@
+"""Pretrained backbones: one module per family (panns, efficientat, ...) over the interface in `base`."""
