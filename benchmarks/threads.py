@@ -91,12 +91,13 @@ def neighbour(kind: str) -> subprocess.Popen[bytes] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="one round on a fifth of FSDD, alone and beside a busy loop, two policies")
+                        help="one round on a fifth of FSDD, beside a busy loop, two policies (a smoke run)")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if not FSDD.is_dir():
         raise SystemExit(f"{FSDD}: FSDD not found (../shared/data/fsdd)")
-    conditions = ["alone", "beside a busy loop"] + ([] if args.quick else ["beside a 2-thread torch process"])
+    conditions = ["beside a busy loop"] if args.quick else ["alone", "beside a busy loop",
+                                                            "beside a 2-thread torch process"]
     rounds = 1 if args.quick else args.rounds
     policies = ["torch default", "earmark"] if args.quick else list(POLICIES)
     print(f"cores: {os.cpu_count()}; load at start: {os.getloadavg()[0]:.2f}; model tcresnet-8, 1-s windows, "
