@@ -52,11 +52,11 @@ def require_peers() -> None:
 @pytest.mark.slow
 def test_run_all_writes_the_results_page(tmp_path: Path) -> None:
     out = tmp_path / "results.md"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--only", "train_step",
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_all.py"), "--quick", "--only", "metrics",
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    page = out.read_text()
-    assert "| [train_step](#train_step) |" in page and "ratio" in page
+    page = out.read_text()  # the cheapest script: the page's machinery is what is checked here
+    assert "| [metrics](#metrics) |" in page and "ratio" in page and "OpenMP wait policy PASSIVE" in page
 
 
 @pytest.mark.slow
