@@ -1,0 +1,136 @@
+"""A pretrained backbone as an earmark model: waveform `[B, S]` → resampler → backbone → head → logits `[B, K]`.
+
+The same interface as AudioClassifier, so training, evaluation, predict and export take either. Frozen
+(the probe, the default) the backbone stays in eval mode and only the head learns, from embeddings computed
+once and cached (`earmark.data.embeddings`); with `model.finetune` everything trains on waveforms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from earmark.config import AugmentConfig, ModelConfig
+from earmark.errors import ConfigError
+from earmark.features.augment import Augment
+from earmark.features.resampler import Resampler
+from earmark.models.pretrained import HF_PREFIX, backbone_spec
+from earmark.models.pretrained.base import Backbone, BackboneSpec
+from earmark.models.pretrained.layout import file_sha256
+
+HEADS = ("linear", "mlp")
+MLP_HIDDEN = 256
+EMBEDDING_FORMAT = 1  # bump when the way windows become embeddings changes: old caches are then ignored
+
+
+def build_head(kind: str, embedding_dim: int, num_classes: int, dropout: float) -> nn.Module:
+    """The trainable part of a probe: linear, or one hidden layer of MLP_HIDDEN units."""
+    if kind == "linear":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(embedding_dim, num_classes))
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(embedding_dim, MLP_HIDDEN), nn.ReLU(), nn.Dropout(dropout),
+                             nn.Linear(MLP_HIDDEN, num_classes))
+    raise ConfigError(f"model.head {kind!r}: choose one of {', '.join(HEADS)}")
+
+
+class BackboneClassifier(nn.Module):
+    """Resampler (explicit, recorded), pretrained backbone and a small head, in one exportable module."""
+
+    def __init__(self, backbone: Backbone, provenance: dict[str, Any], model: ModelConfig, augment: AugmentConfig,
+                 sample_rate: int, num_classes: int) -> None:
+        super().__init__()
+        self.resampler = Resampler(sample_rate, backbone.sample_rate)
+        self.backbone = backbone
+        self.augment = Augment(augment)  # waveform augmentation, used only when fine-tuning
+        self.head = build_head(model.head, backbone.embedding_dim, num_classes, model.dropout)
+        self.finetune = model.finetune
+        self.provenance = {**provenance, "resampling": self.resampler.describe()}
+        if not self.finetune:
+            self.backbone.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> BackboneClassifier:
+        super().train(mode)
+        if not self.finetune:  # a frozen backbone computes exactly the cached embeddings
+            self.backbone.eval()
+        return self
+
+    @property
+    def frozen(self) -> bool:
+        return not self.finetune
+
+    def embed(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Backbone embeddings `[B, D]` of waveforms `[B, S]` at the dataset's rate."""
+        with torch.autocast(waveform.device.type, enabled=False):
+            return self.backbone(self.resampler(waveform.float()))
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:  # [B, S] → logits [B, K]
+        return self.head(self.embed(self.augment.waveform(waveform.float())))
+
+    def embedding_key(self, window: int, hop: int) -> str:
+        """What decides a window's embedding (backbone, weights, front-end, resampling, window): the cache key."""
+        facts = {"format": EMBEDDING_FORMAT, "provenance": self.provenance, "window": window, "hop": hop,
+                 "rates": [self.resampler.source_rate, self.resampler.target_rate]}
+        return hashlib.sha256(json.dumps(facts, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+
+    def backbone_parameters(self) -> list[str]:
+        """Names of the backbone's parameters (trained at `optim.pretrained_lr_scale` × lr when fine-tuning)."""
+        return [name for name, _ in self.named_parameters() if name.startswith("backbone.")]
+
+
+def build_backbone_classifier(model: ModelConfig, augment: AugmentConfig, sample_rate: int, num_classes: int,
+                              provenance: dict[str, Any] | None = None) -> BackboneClassifier:
+    """With `provenance` (from a checkpoint): the layout only, weights to be loaded from the checkpoint.
+    Without: the backbone with its pretrained weights (`model.weights` or the official source)."""
+    if model.name.startswith(HF_PREFIX):
+        from earmark.models.pretrained.hf import load, rebuild  # transformers only for hf: models
+
+        backbone, facts = (rebuild(provenance, model.finetune) if provenance is not None
+                           else load(model.name[len(HF_PREFIX):], model.weights, model.finetune))
+    else:
+        spec = backbone_spec(model.name)
+        if spec is None:
+            raise ConfigError(f"unknown backbone {model.name!r}")
+        backbone, facts = (spec.build(), dict(provenance)) if provenance is not None else _official(spec, model.weights)
+    return BackboneClassifier(backbone, facts, model, augment, sample_rate, num_classes)
+
+
+def _official(spec: BackboneSpec, weights: str | None) -> tuple[Backbone, dict[str, Any]]:
+    """A registered backbone with its weights loaded strictly, and where they came from (file, sha256)."""
+    path = Path(weights).expanduser() if weights else default_weights(spec)
+    if not path.is_file():
+        raise ConfigError(f"model.weights {path}: no such file")
+    backbone = spec.build()
+    backbone.load_official(path)
+    sha256 = file_sha256(path)
+    official = spec.weights.sha256 if spec.weights is not None else None
+    if weights is None and official is not None and sha256 != official:
+        raise ConfigError(f"{path}: sha256 {sha256[:12]}… is not that of the official {spec.name} weights "
+                          f"({official[:12]}…); delete the file or pass --set model.weights=FILE")
+    return backbone, {"name": spec.name, "family": spec.family, "licence": spec.licence,
+                      "weights_source": spec.weights_source if weights is None else str(path.resolve()),
+                      "weights_file": str(path.resolve()), "weights_sha256": sha256,
+                      "official_weights": official is not None and sha256 == official,
+                      "sample_rate": spec.sample_rate, "embedding_dim": spec.embedding_dim}
+
+
+def default_weights(spec: BackboneSpec) -> Path:
+    """The official weights file: in its wheel (ge2e) or fetched into EARMARK_CACHE (the download module)."""
+    if spec.family == "ge2e":
+        from earmark.models.pretrained import ge2e
+
+        return ge2e.wheel_weights()
+    if spec.weights is None:
+        raise ConfigError(f"{spec.name}: no official weights are published; pass --set model.weights=FILE")
+    try:
+        download = importlib.import_module("earmark.models.pretrained.weights")
+    except ImportError:
+        raise ConfigError(f"{spec.name}: this install cannot download weights; "
+                          f"get {spec.weights.filename} from {spec.weights.url} and pass --set model.weights=FILE"
+                          ) from None
+    return Path(download.fetch(spec.weights))
