@@ -87,6 +87,7 @@ def build_backbone_classifier(model: ModelConfig, augment: AugmentConfig, sample
                               provenance: dict[str, Any] | None = None) -> BackboneClassifier:
     """With `provenance` (from a checkpoint): the layout only, weights to be loaded from the checkpoint.
     Without: the backbone with its pretrained weights (`model.weights` or the official source)."""
+    backbone: Backbone
     if model.name.startswith(HF_PREFIX):
         from earmark.models.pretrained.hf import load, rebuild  # transformers only for hf: models
 
