@@ -81,7 +81,7 @@ def test_registry_lists_ge2e_and_tolerates_absent_families() -> None:
 def probe_data(tone_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the tone dataset: the probe writes its embedding cache into it."""
     copy = tmp_path_factory.mktemp("probe") / "data"
-    shutil.copytree(tone_prepared, copy)
+    shutil.copytree(tone_prepared, copy, ignore=shutil.ignore_patterns("embeddings"))
     return copy
 
 
