@@ -34,6 +34,8 @@ SCRIPTS = [
      ["models.py", "--models", "majority,logreg,vgg-m,tcresnet-8", "--budget", "10"]),
     ("peers", "earmark against pyAudioAnalysis, librosa + scikit-learn and the classic notebook pipeline",
      ["peers.py"]),
+    ("pretrained", "pretrained backbones: the GE2E probe against the default model and logreg on four tasks; probe "
+     "cost per backbone; export parity and latency per family", ["pretrained.py"]),
     ("gpu", "training on a GPU in bf16: clips/s and the share of step time waiting for data (CPU reference)",
      ["gpu.py"]),
 ]

@@ -148,6 +148,8 @@ def _backbone_model(model: BackboneClassifier, config: TrainConfig,
             if model.finetune else f"probe: frozen backbone, {config.model.head} head on cached embeddings")
     notes = [f"backbone: {facts['name']} ({facts.get('licence', '?')}), weights {facts.get('weights_source')} "
              f"(sha256 {str(facts.get('weights_sha256'))[:12]}…); {facts['resampling']}; {mode}"]
+    if config.trainer.compile:
+        notes.append("compile: not applied to pretrained backbones (trainer.compile is for earmark's own networks)")
     frozen = freeze(model, config.model.freeze)
     if frozen:
         notes.append(freeze_note(frozen, model))
