@@ -58,6 +58,17 @@ def test_ge2e_partials_cover_the_window_and_embeddings_are_unit_vectors() -> Non
     assert embeds.shape == (3, 256) and torch.allclose(embeds.norm(dim=1), torch.ones(3), atol=1e-5)
 
 
+def test_ge2e_raises_quiet_windows_to_its_training_level_and_leaves_loud_ones() -> None:
+    from earmark.models.pretrained.ge2e import raise_quiet
+
+    quiet, loud = torch.full((1, 1600), 1e-3), torch.full((1, 1600), 0.5)
+    level = 10 * torch.log10(raise_quiet(quiet).pow(2).mean())
+    assert level.item() == pytest.approx(-30.0, abs=1e-3)  # resemblyzer's target, increase only
+    assert torch.equal(raise_quiet(loud), loud)
+    silence = torch.zeros(1, 1600)
+    assert torch.equal(raise_quiet(silence), silence)
+
+
 @pytest.mark.parametrize(("source", "target"), [(16000, 32000), (22050, 16000), (8000, 16000), (16000, 16000)])
 def test_resampler_in_the_model_agrees_with_soxr(source: int, target: int) -> None:
     t = np.arange(source) / source
@@ -157,3 +168,32 @@ def test_ge2e_exports_on_its_window_with_parity(ge2e_run: tuple[Path, list[str]]
     report = export_run(ge2e_run[0], "onnx", tmp_path / "ge2e.onnx")
     assert report.parity.ok and not report.dynamic_samples  # the partials follow from the length
     assert not list(tmp_path.glob("*.data"))  # one file, weights inside
+
+
+def test_embedding_cache_holds_each_window_once_and_is_recomputed_when_stale(tone_prepared: Path,
+                                                                             tmp_path: Path) -> None:
+    from earmark.data.dataset import EvalWindows
+    from earmark.data.embeddings import cache_dir, window_embeddings
+
+    shutil.copytree(tone_prepared, tmp_path / "data", ignore=shutil.ignore_patterns("embeddings"))
+    data = PreparedData.open(tmp_path / "data")
+    seen: list[int] = []
+
+    def embed(wave: torch.Tensor) -> torch.Tensor:  # a stand-in backbone: the window's first samples, doubled
+        seen.append(len(wave))
+        return 2 * wave[:, :4]
+
+    rows = data.split_rows("val")
+    first = window_embeddings(data, rows, embed, "key", 8000, 4000, 16, log=lambda line: None)
+    computed = sum(seen)
+    assert computed == len(EvalWindows(data, data.rows, 8000, 4000, data.labels))  # every clip, all splits, once
+    windows = EvalWindows(data, rows, 8000, 4000, data.labels)
+    expected = np.stack([2 * windows[i][0][:4].numpy() for i in range(len(windows))])
+    assert np.array_equal(first.vectors, expected) and first.clip.tolist() == [c for c, _ in windows.index]
+    again = window_embeddings(data, rows, embed, "key", 8000, 4000, 16, log=lambda line: None)
+    assert sum(seen) == computed and np.array_equal(again.vectors, first.vectors)  # read, not recomputed
+    meta = cache_dir(data, "key") / "meta.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "manifest_sha256": "0" * 64}))  # another dataset
+    window_embeddings(data, rows, embed, "key", 8000, 4000, 16, log=lambda line: None)
+    assert sum(seen) == 2 * computed
+    assert [p.name for p in (tmp_path / "data" / "embeddings").iterdir()] == ["key"]  # no temporaries left

@@ -113,11 +113,23 @@ def _official(spec: BackboneSpec, weights: str | None) -> tuple[Backbone, dict[s
     if weights is None and official is not None and sha256 != official:
         raise ConfigError(f"{path}: sha256 {sha256[:12]}… is not that of the official {spec.name} weights "
                           f"({official[:12]}…); delete the file or pass --set model.weights=FILE")
+    is_official = official == sha256 if official is not None else _md5_matches(path, spec)
     return backbone, {"name": spec.name, "family": spec.family, "licence": spec.licence,
                       "weights_source": spec.weights_source if weights is None else str(path.resolve()),
                       "weights_file": str(path.resolve()), "weights_sha256": sha256,
-                      "official_weights": official is not None and sha256 == official,
+                      "official_weights": is_official,
                       "sample_rate": spec.sample_rate, "embedding_dim": spec.embedding_dim}
+
+
+def _md5_matches(path: Path, spec: BackboneSpec) -> bool | None:
+    """Whether the file is the official one by the md5 its publisher quotes (None: nothing to compare with)."""
+    if spec.weights is None or spec.weights.md5 is None:
+        return None
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest() == spec.weights.md5
 
 
 def default_weights(spec: BackboneSpec) -> Path:
