@@ -125,6 +125,27 @@ def test_hub_id_offline_fails_fast_in_one_line(tone_prepared: Path, tmp_path: Pa
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_hub_id_without_a_route_to_the_hub_fails_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from huggingface_hub import constants
+
+    from earmark.errors import ConfigError
+    from earmark.models.pretrained.hf import resolve
+
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    begin = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        resolve("facebook/wav2vec2-base")
+    assert time.perf_counter() - begin < 10 and "cannot be reached" in str(caught.value)
+    assert "\n" not in str(caught.value) and "local folder" in str(caught.value)
+
+
 def test_broken_torchaudio_is_named_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from earmark.errors import EarmarkError
     from earmark.models.pretrained.hf import import_transformers
