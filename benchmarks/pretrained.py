@@ -60,7 +60,7 @@ def accuracy(data: Path, run: Path, model: str, epochs: int, args: argparse.Name
     from earmark.training.loop import train
 
     flags = {"model.name": model, "trainer.epochs": epochs, "trainer.threads": args.threads, "trainer.device": "cpu"}
-    if model == "ge2e":
+    if model == "ge2e" and args.probe_lr is not None:
         flags["optim.lr"] = args.probe_lr
     config = load_train_config(flags=flags)
     begin = time.perf_counter()
@@ -242,7 +242,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=10, help="epochs of the default model")
     parser.add_argument("--probe-epochs", type=int, default=40, help="epochs of GE2E's head (cached embeddings)")
-    parser.add_argument("--probe-lr", type=float, default=0.01, help="learning rate of GE2E's linear head")
+    parser.add_argument("--probe-lr", type=float, default=None, help="learning rate of GE2E's linear head "
+                        "(default: optim.lr's default, as a user gets it)")
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.probe_epochs = 2, 5
@@ -250,7 +251,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(f"pretrained backbones, {args.threads} torch thread(s); GE2E weights: the resemblyzer wheel (real); "
-          f"default model {args.epochs} epochs, GE2E linear head {args.probe_epochs} epochs at lr {args.probe_lr}")
+          f"default model {args.epochs} epochs, GE2E linear head {args.probe_epochs} epochs at lr "
+          f"{args.probe_lr or 'default'}")
     with tempfile.TemporaryDirectory(prefix="earmark-pretrained-") as tmp:
         work = Path(tmp)
         tasks(work, args)

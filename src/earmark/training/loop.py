@@ -114,7 +114,10 @@ def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[Manif
     """
     model = build_model(config, data.labels, data.sample_rate, saved.get("backbone") if saved else None)
     if isinstance(model, BackboneClassifier):
-        return _backbone_model(model, config, saved)
+        model, pretrained, notes = _backbone_model(model, config, saved)
+        if saved is None and isinstance(model, BackboneClassifier) and model.finetune:
+            fit_head_statistics(model, data, train_rows, round(config.data.window_s * data.sample_rate))
+        return model, pretrained, notes
     notes, pretrained, start = [], [], None
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -146,6 +149,7 @@ def _backbone_model(model: BackboneClassifier, config: TrainConfig,
     facts = model.provenance
     mode = (f"fine-tuning the whole network (backbone at {config.optim.pretrained_lr_scale} × lr)"
             if model.finetune else f"probe: frozen backbone, {config.model.head} head on cached embeddings")
+    mode += "; embeddings standardised with training-split statistics (saved with the model)"
     notes = [f"backbone: {facts['name']} ({facts.get('licence', '?')}), weights {facts.get('weights_source')} "
              f"(sha256 {str(facts.get('weights_sha256'))[:12]}…); {facts['resampling']}; {mode}"]
     if config.trainer.compile:
@@ -171,6 +175,8 @@ def _set_up(fabric: Any, model: Classifier, pretrained: list[str], saved: dict[s
         model.to(device)
         train = probe_embeddings(model, data, rows["train"], config.data, batch, device, log)
         val = probe_embeddings(model, data, rows["val"], config.data, batch, device)
+        if saved is None:
+            cast(BackboneClassifier, model).head.fit(torch.from_numpy(np.asarray(train.vectors)).to(device))
         dataset, trainee = CachedWindows(train, rows["train"], data.labels), cast(torch.nn.Module, model.head)
 
         def score(net: torch.nn.Module) -> ClipScores:
@@ -271,6 +277,20 @@ def fit_normalizer(model: AudioClassifier, data: PreparedData, rows: list[Manife
     batches = [model.frontend(torch.from_numpy(np.stack(waves[i : i + 256])))
                for i in range(0, len(waves), 256)]
     model.normalizer.fit(batches)
+
+
+@torch.no_grad()
+def fit_head_statistics(model: BackboneClassifier, data: PreparedData, rows: list[ManifestRow], window: int,
+                        limit: int = 256) -> None:
+    """The head's embedding statistics from the pretrained backbone on (up to `limit`) training clips, centred
+    windows: fine-tuning starts from the same standardisation a probe would use."""
+    step = max(1, len(rows) // limit)
+    waves = [fit_window(data.samples(row), window, None if row.num_samples < window else 0) for row in rows[::step]]
+    was_training = model.training
+    model.eval()
+    vectors = [model.embed(torch.from_numpy(np.stack(waves[i : i + 32]))) for i in range(0, len(waves), 32)]
+    model.train(was_training)
+    model.head.fit(torch.cat(vectors))
 
 
 def _end_epoch(fabric: Any, files: RunFiles, setup: Setup, config: TrainConfig, data: PreparedData,

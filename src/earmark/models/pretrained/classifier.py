@@ -29,14 +29,42 @@ MLP_HIDDEN = 256
 EMBEDDING_FORMAT = 1  # bump when the way windows become embeddings changes: old caches are then ignored
 
 
-def build_head(kind: str, embedding_dim: int, num_classes: int, dropout: float) -> nn.Module:
-    """The trainable part of a probe: linear, or one hidden layer of MLP_HIDDEN units."""
-    if kind == "linear":
-        return nn.Sequential(nn.Dropout(dropout), nn.Linear(embedding_dim, num_classes))
-    if kind == "mlp":
-        return nn.Sequential(nn.Linear(embedding_dim, MLP_HIDDEN), nn.ReLU(), nn.Dropout(dropout),
-                             nn.Linear(MLP_HIDDEN, num_classes))
-    raise ConfigError(f"model.head {kind!r}: choose one of {', '.join(HEADS)}")
+class Head(nn.Module):
+    """Embeddings `[B, D]` → logits `[B, K]`: centred and scaled with the training split's statistics (saved
+    with the model, as the features' normaliser is), then a linear layer or one hidden layer of MLP_HIDDEN units.
+
+    Without the standardisation a head over unit-length embeddings (GE2E's components are ~0.06) needs
+    thousands of steps at the default learning rate before its logits separate.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, kind: str, embedding_dim: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        if kind == "linear":
+            self.net: nn.Module = nn.Sequential(nn.Dropout(dropout), nn.Linear(embedding_dim, num_classes))
+        elif kind == "mlp":
+            self.net = nn.Sequential(nn.Linear(embedding_dim, MLP_HIDDEN), nn.ReLU(), nn.Dropout(dropout),
+                                     nn.Linear(MLP_HIDDEN, num_classes))
+        else:
+            raise ConfigError(f"model.head {kind!r}: choose one of {', '.join(HEADS)}")
+        self.register_buffer("mean", torch.zeros(embedding_dim))
+        self.register_buffer("std", torch.ones(embedding_dim))
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.net((embeddings - self.mean) / self.std)
+
+    @torch.no_grad()
+    def fit(self, embeddings: torch.Tensor) -> None:
+        """Per-dimension mean and one overall scale (the RMS deviation) of training embeddings `[N, D]`.
+
+        One scale, not one per dimension: a dimension that barely varies on the training split (a ReLU unit
+        that is off there) would otherwise be multiplied by thousands on new data."""
+        centred = embeddings - embeddings.mean(dim=0)
+        scale = centred.pow(2).mean().sqrt().clamp(min=1e-6) if len(embeddings) > 1 else torch.tensor(1.0)
+        self.mean.copy_(embeddings.mean(dim=0))
+        self.std.fill_(float(scale))
 
 
 class BackboneClassifier(nn.Module):
@@ -48,7 +76,7 @@ class BackboneClassifier(nn.Module):
         self.resampler = Resampler(sample_rate, backbone.sample_rate)
         self.backbone = backbone
         self.augment = Augment(augment)  # waveform augmentation, used only when fine-tuning
-        self.head = build_head(model.head, backbone.embedding_dim, num_classes, model.dropout)
+        self.head = Head(model.head, backbone.embedding_dim, num_classes, model.dropout)
         self.finetune = model.finetune
         self.provenance = {**provenance, "resampling": self.resampler.describe()}
         if not self.finetune:
