@@ -34,6 +34,9 @@ SCRIPTS = [
      ["models.py", "--models", "majority,logreg,vgg-m,tcresnet-8", "--budget", "10"]),
     ("peers", "earmark against pyAudioAnalysis, librosa + scikit-learn and the classic notebook pipeline",
      ["peers.py"]),
+    ("threads", "training throughput on a shared CPU: earmark's thread policy against torch's default",
+     ["threads.py"]),
+    ("metrics", "the bootstrap interval's cost against scikit-learn's metrics", ["metrics.py"]),
     ("pretrained", "pretrained backbones: the GE2E probe against the default model and logreg on four tasks; probe "
      "cost per backbone; export parity and latency per family", ["pretrained.py"]),
     ("gpu", "training on a GPU in bf16: clips/s and the share of step time waiting for data (CPU reference)",
@@ -56,6 +59,9 @@ def machine() -> list[str]:
             f"{platform.system()} {platform.release()}",
             f"- load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (the machine may be shared: "
             "read times as ratios against the reference measured in the same run)",
+            f"- threads: torch's default ({torch.get_num_threads()} here) unless a script says otherwise; OpenMP wait "
+            f"policy {os.environ.get('OMP_WAIT_POLICY', 'unset')} for every script (earmark's default, "
+            "earmark.runtime.apply_thread_policy)",
             f"- Python {platform.python_version()}, torch {torch.__version__}, "
             f"commit {commit.stdout.strip() or 'unknown'}{' (with local changes)' if dirty.stdout.strip() else ''}"]
 
@@ -103,6 +109,9 @@ def write_page(out: Path, head: list[str], summary: list[str], sections: list[st
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
+    from earmark.runtime import apply_thread_policy
+
+    apply_thread_policy()  # before torch loads, here and in every script (they inherit the environment)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
     parser.add_argument("--only", default=None, help="comma-separated script names (default: all)")

@@ -94,7 +94,8 @@ def test_training_with_mixup_background_noise_and_no_shift(tone_prepared: Path, 
     sf.write(noise_dir / "room.wav", 0.1 * rng.standard_normal(16000), 16000)
     lines: list[str] = []
     config = load_train_config(overrides=[
-        "model.name=cnn", "trainer.epochs=4", "trainer.batch_size=16", "data.window_s=0.5", "data.eval_hop_s=0.25",
+        "model.name=cnn", "trainer.epochs=12", "trainer.monitor=val_loss", "trainer.batch_size=16", "data.window_s=0.5",
+        "data.eval_hop_s=0.25",
         "optim.lr=0.01",
         "trainer.device=cpu", "augment.mixup_alpha=0.4", f"augment.noise_dir={noise_dir}", "augment.noise_prob=0.5",
         "augment.noise_snr_db=20", "augment.time_shift=false"])

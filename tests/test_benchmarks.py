@@ -19,7 +19,8 @@ FSDD = ROOT.parent / "shared" / "data" / "fsdd"
                                             ("prepare.py", "peak RSS"), ("inference.py", "ratio PyTorch/onnxruntime"),
                                             ("models.py", "| majority |"), ("throughput.py", "time to accuracy"),
                                             ("peers.py", "| digits | loso | earmark tcresnet-8"),
-                                            ("gpu.py", "| cnn (20 MFCC) |"),
+                                            ("gpu.py", "| cnn (20 MFCC) |"), ("metrics.py", "ratio"),
+                                            ("threads.py", "| beside a busy loop | earmark |"),
                                             ("pretrained.py", "| espeak gender | voice-disjoint 80/10/10 | ge2e |")])
 def test_benchmark_quick_mode(script: str, needle: str) -> None:
     pytest.importorskip("librosa")
@@ -27,7 +28,7 @@ def test_benchmark_quick_mode(script: str, needle: str) -> None:
         pytest.importorskip("onnxruntime")
     if script == "peers.py":
         require_peers()
-    if script in ("prepare.py", "models.py", "throughput.py", "peers.py", "gpu.py") and not FSDD.is_dir():
+    if script in ("prepare.py", "models.py", "throughput.py", "peers.py", "gpu.py", "threads.py") and not FSDD.is_dir():
         pytest.skip("shared FSDD data not present")
     extra = ["--device", "cpu"] if script == "gpu.py" else []  # the GPU loop, run on the CPU so it cannot rot
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", *extra], cwd=ROOT,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from earmark import __version__
 from earmark.errors import EarmarkError
-from earmark.runtime import tune_malloc
+from earmark.runtime import apply_thread_policy, tune_malloc
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -162,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(words)
     args.command_line = shlex.join(["earmark", *words])  # recorded in prepare.json and run.json as typed
     tune_malloc()
+    apply_thread_policy()  # before any command imports torch
     try:
         return int(args.handler(args))
     except EarmarkError as exc:

@@ -6,7 +6,9 @@ import ctypes
 import ctypes.util
 import functools
 import mmap
+import os
 import sys
+from typing import Any
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
@@ -74,3 +76,43 @@ class HeapGuard:
         now = resident_mb()
         if now > self.level + self.margin / 2:  # still high after the trim: live memory, the new level
             self.level = now
+
+
+# OpenMP reads its wait policy once, when torch's runtime loads: set before `import torch` to take effect.
+_WAIT_POLICY = "OMP_WAIT_POLICY"
+
+
+def apply_thread_policy() -> None:
+    """Let OpenMP threads sleep at barriers instead of spinning, unless the user chose (call before torch loads).
+
+    These machines are shared. With the default (spinning) policy, a thread that waits for a descheduled partner
+    burns the core that partner needs: 2 epochs of `tcresnet-8` beside one CPU-bound process ran at a quarter
+    of their speed alone, beside another 2-thread torch process at a thirtieth (benchmarks/threads.py has the
+    figures). `EARMARK_THREADS=off` leaves the environment untouched; a number sets torch's thread count.
+    """
+    if os.environ.get("EARMARK_THREADS", "").lower() == "off":
+        return
+    os.environ.setdefault(_WAIT_POLICY, "PASSIVE")
+
+
+def configure_threads(threads: int | None = None) -> dict[str, Any]:
+    """Set torch's intra-op threads (`threads`, else `EARMARK_THREADS`, else torch's default) and describe them.
+
+    Returns what run.json records: torch's thread count, the cores, OpenMP's wait policy and who chose them.
+    """
+    import torch
+
+    chosen, source = threads, "trainer.threads"
+    if chosen is None:
+        raw = os.environ.get("EARMARK_THREADS", "")
+        chosen, source = (int(raw), "EARMARK_THREADS") if raw.isdigit() and int(raw) > 0 else (None, "torch default")
+    if chosen is not None:
+        torch.set_num_threads(chosen)
+    return {"torch_threads": torch.get_num_threads(), "cores": os.cpu_count(), "source": source,
+            "omp_wait_policy": os.environ.get(_WAIT_POLICY, "default (spin, then sleep)")}
+
+
+def describe_threads(info: dict[str, Any]) -> str:
+    """One log line: `threads: 2 of 2 cores (torch default), OpenMP wait policy PASSIVE`."""
+    return (f"threads: {info['torch_threads']} of {info['cores']} cores ({info['source']}), "
+            f"OpenMP wait policy {info['omp_wait_policy']}")

@@ -22,6 +22,7 @@ from earmark.evaluation.runner import ClipScores, is_probe, probe_embeddings, sc
 from earmark.features.augment import mixup
 from earmark.models.pretrained.classifier import BackboneClassifier
 from earmark.progress import Progress
+from earmark.runtime import configure_threads, describe_threads
 from earmark.training.data_checks import check_splits, class_weights
 from earmark.training.engine import compile_network, make_fabric, seed_everything
 from earmark.training.folds import hold_out
@@ -75,16 +76,15 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     seed_everything(config.trainer.seed)
     model, pretrained, notes = _build_model(config, data, rows["train"], saved)  # config errors stop here
     fabric = make_fabric(config.trainer)  # DDP: every rank reruns the command up to here; nothing written yet
-    if config.trainer.threads:  # after the launch, which sets cores / ranks threads per DDP process
-        torch.set_num_threads(config.trainer.threads)
+    threads = configure_threads(config.trainer.threads)  # after the launch, which sets DDP ranks' threads
     files = RunFiles(Path(fabric.broadcast(str(run_dir))))  # rank 0's folder, should ranks have named it apart
     log = log if fabric.is_global_zero else _silent
     if fabric.is_global_zero:
-        start_run(files.root, data_dir, data, config, command, holdout, getattr(model, "provenance", None))
+        start_run(files.root, data_dir, data, config, command, holdout, threads, getattr(model, "provenance", None))
     fabric.barrier()
     weights, balance_note = class_weights(rows["train"], data.labels)
-    for line in [*notes, f"train: {len(rows['train'])} clips, val: {len(rows['val'])}, test: {len(rows['test'])}; "
-                 f"{len(data.labels)} classes; {balance_note}"]:
+    sizes = f"train: {len(rows['train'])} clips, val: {len(rows['val'])}, test: {len(rows['test'])}"
+    for line in [describe_threads(threads), *notes, f"{sizes}; {len(data.labels)} classes; {balance_note}"]:
         log(line)
     setup = _set_up(fabric, model, pretrained, saved, data, rows, config, log)
     criterion = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.optim.label_smoothing)
