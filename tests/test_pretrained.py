@@ -210,3 +210,19 @@ def test_embedding_cache_holds_each_window_once_and_is_recomputed_when_stale(ton
     window_embeddings(data, rows, embed, "key", 8000, 4000, 16, log=lambda line: None)
     assert sum(seen) == 2 * computed
     assert [p.name for p in (tmp_path / "data" / "embeddings").iterdir()] == ["key"]  # no temporaries left
+
+
+def test_cache_key_follows_the_weights_bytes_not_their_path(tmp_path: Path) -> None:
+    from earmark.config import AugmentConfig, ModelConfig
+    from earmark.models.pretrained.classifier import build_backbone_classifier
+
+    copy = tmp_path / "elsewhere.pt"
+    shutil.copyfile(wheel_weights(), copy)
+    official = build_backbone_classifier(ModelConfig(name="ge2e"), AugmentConfig(), 16000, 3)
+    moved = build_backbone_classifier(ModelConfig(name="ge2e", weights=str(copy)), AugmentConfig(), 16000, 3)
+    assert moved.provenance["weights_file"] != official.provenance["weights_file"]
+    assert moved.embedding_key(8000, 4000) == official.embedding_key(8000, 4000)
+    assert official.embedding_key(8000, 4000) != official.embedding_key(16000, 4000)  # another window
+    at_8k = build_backbone_classifier(ModelConfig(name="ge2e"), AugmentConfig(), 8000, 3)
+    assert "8000 Hz → 16000 Hz" in at_8k.provenance["resampling"]
+    assert at_8k.embedding_key(8000, 4000) != official.embedding_key(8000, 4000)  # another resampling

@@ -27,6 +27,7 @@ from earmark.models.pretrained.layout import file_sha256
 HEADS = ("linear", "mlp")
 MLP_HIDDEN = 256
 EMBEDDING_FORMAT = 1  # bump when the way windows become embeddings changes: old caches are then ignored
+KEY_IGNORES = ("weights_file", "weights_source", "licence", "official_weights")
 
 
 class Head(nn.Module):
@@ -102,7 +103,11 @@ class BackboneClassifier(nn.Module):
 
     def embedding_key(self, window: int, hop: int) -> str:
         """What decides a window's embedding (backbone, weights, front-end, resampling, window): the cache key."""
-        facts = {"format": EMBEDDING_FORMAT, "provenance": self.provenance, "window": window, "hop": hop,
+        # Where the weights file lies (and, for hf:, the folder in the name) does not change an embedding.
+        about = {k: v for k, v in self.provenance.items() if k not in KEY_IGNORES}
+        if about.get("family") == "hf":
+            about.pop("name", None)
+        facts = {"format": EMBEDDING_FORMAT, "backbone": about, "window": window, "hop": hop,
                  "rates": [self.resampler.source_rate, self.resampler.target_rate]}
         return hashlib.sha256(json.dumps(facts, sort_keys=True).encode("utf-8")).hexdigest()[:20]
 

@@ -44,6 +44,8 @@ def import_transformers() -> ModuleType:
         raise ConfigError(f"hf: models need the transformers package: {INSTALL}") from None
     except OSError as exc:
         raise EarmarkError(_torchaudio_line(exc)) from None
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars are not the user's business
+    transformers.utils.logging.set_verbosity_error()
     return transformers
 
 
