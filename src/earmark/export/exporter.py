@@ -144,7 +144,7 @@ def write_torchscript(model: Classifier, path: Path, info: ModelInfo, example: t
         raise ExportError(f"torch.jit.trace cannot trace model {info.model!r}: {str(exc).splitlines()[0][:200]}"
                           ) from None
     torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_EXTRA: json.dumps(info.to_metadata())})
-    return True
+    return isinstance(model, AudioClassifier) or model.backbone.dynamic_length  # a trace fixes GE2E's partials
 
 
 _WRITERS: dict[str, Callable[[Classifier, Path, ModelInfo, torch.Tensor], bool]] = {
