@@ -19,8 +19,13 @@ $(VENV)/.demo: $(VENV)/.torch pyproject.toml
 	$(BIN)/pip install --quiet -e ".[demo]" $(TORCH)
 	touch $@
 
+# GE2E's real weights ship in the resemblyzer wheel; --no-deps because its dependencies (webrtcvad) build from
+# source and are not needed: earmark reads the weights file and never imports the package.
+RESEMBLYZER := resemblyzer==0.1.4
+
 $(VENV)/.dev: $(VENV)/.torch pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]" $(TORCH)
+	$(BIN)/pip install --quiet --no-deps $(RESEMBLYZER)
 	touch $@ $(VENV)/.demo
 
 $(VENV)/.bench: $(VENV)/.dev pyproject.toml

@@ -37,6 +37,8 @@ SCRIPTS = [
     ("threads", "training throughput on a shared CPU: earmark's thread policy against torch's default",
      ["threads.py"]),
     ("metrics", "the bootstrap interval's cost against scikit-learn's metrics", ["metrics.py"]),
+    ("pretrained", "pretrained backbones: the GE2E probe against the default model and logreg on four tasks; probe "
+     "cost per backbone; export parity and latency per family", ["pretrained.py"]),
     ("gpu", "training on a GPU in bf16: clips/s and the share of step time waiting for data (CPU reference)",
      ["gpu.py"]),
 ]

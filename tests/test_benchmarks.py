@@ -20,10 +20,11 @@ FSDD = ROOT.parent / "shared" / "data" / "fsdd"
                                             ("models.py", "| majority |"), ("throughput.py", "time to accuracy"),
                                             ("peers.py", "| digits | loso | earmark tcresnet-8"),
                                             ("gpu.py", "| cnn (20 MFCC) |"), ("metrics.py", "ratio"),
-                                            ("threads.py", "| beside a busy loop | earmark |")])
+                                            ("threads.py", "| beside a busy loop | earmark |"),
+                                            ("pretrained.py", "| espeak gender | voice-disjoint 80/10/10 | ge2e |")])
 def test_benchmark_quick_mode(script: str, needle: str) -> None:
     pytest.importorskip("librosa")
-    if script == "inference.py":
+    if script in ("inference.py", "pretrained.py"):
         pytest.importorskip("onnxruntime")
     if script == "peers.py":
         require_peers()

@@ -17,15 +17,18 @@ from earmark.classifier import AudioClassifier
 from earmark.config import TrainConfig, from_dict, to_dict
 from earmark.errors import EarmarkError
 from earmark.fileio import write_bytes_atomic
+from earmark.models.pretrained import is_backbone
+from earmark.models.pretrained.classifier import BackboneClassifier, build_backbone_classifier
 
 FORMAT = "earmark-checkpoint-1"
+Classifier = AudioClassifier | BackboneClassifier  # waveform [B, S] → logits [B, K], front-end inside
 
 
 @dataclass
 class LoadedModel:
     """A model rebuilt from a checkpoint with the facts needed to feed it."""
 
-    model: AudioClassifier
+    model: Classifier
     config: TrainConfig
     labels: list[str]
     sample_rate: int
@@ -36,8 +39,12 @@ class LoadedModel:
         return round(self.config.data.window_s * self.sample_rate)
 
 
-def build_model(config: TrainConfig, labels: list[str], sample_rate: int) -> AudioClassifier:
-    """A fresh AudioClassifier for this config and label set."""
+def build_model(config: TrainConfig, labels: list[str], sample_rate: int,
+                backbone: dict[str, Any] | None = None) -> Classifier:
+    """A fresh model for this config and label set: an AudioClassifier, or for a pretrained backbone a
+    BackboneClassifier (with its pretrained weights, or given a checkpoint's `backbone` record its layout only)."""
+    if is_backbone(config.model.name):
+        return build_backbone_classifier(config.model, config.augment, sample_rate, len(labels), backbone)
     return AudioClassifier(config.features, config.model, config.augment, sample_rate, len(labels))
 
 
@@ -46,6 +53,8 @@ def save_checkpoint(path: Path, model: torch.nn.Module, config: TrainConfig, lab
     """Write a checkpoint atomically: weights, resolved config, labels, rate, plus `extra` (epoch, optimizer...)."""
     state = {"format": FORMAT, "earmark_version": __version__, "config": to_dict(config), "labels": list(labels),
              "sample_rate": int(sample_rate), "model": model.state_dict(), **extra}
+    if isinstance(model, BackboneClassifier):  # plain data: where the weights came from, what rebuilds the layout
+        state["backbone"] = model.provenance
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_bytes_atomic(path, buffer.getvalue())
@@ -69,7 +78,9 @@ def load_checkpoint(path: Path, device: str = "cpu") -> LoadedModel:
         labels, sample_rate = [str(label) for label in state["labels"]], state["sample_rate"]
         if not labels or not isinstance(sample_rate, int) or sample_rate <= 0:
             raise ValueError(f"labels {labels[:3]!r}, sample rate {sample_rate!r}")
-        model = build_model(config, labels, sample_rate)
+        if is_backbone(config.model.name) and not isinstance(state.get("backbone"), dict):
+            raise ValueError("no backbone record")
+        model = build_model(config, labels, sample_rate, state.get("backbone"))
         model.load_state_dict(state["model"], strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError, EarmarkError) as exc:
         detail = f"no {exc}" if isinstance(exc, KeyError) else _first_line(exc)

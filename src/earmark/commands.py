@@ -220,7 +220,23 @@ def models(args: argparse.Namespace) -> int:
         params = count_parameters(create_model(spec.name, num_classes=10, num_features=64))
         print(f"{spec.name:<16} {spec.family:<12} {params:>11,}  {spec.description}")
     print("(parameters counted for 10 classes over 64 log-mel bands)")
+    _print_backbones()
     return 0
+
+
+def _print_backbones() -> None:
+    """Pretrained backbones: parameters, input rate, embedding size, licence and where the weights come from."""
+    from earmark.models.pretrained import list_backbones
+    from earmark.models.pretrained.hf import LICENCE
+
+    print(f"\npretrained backbones (probe by default; --set model.finetune=true trains all of it):\n"
+          f"{'name':<18} {'family':<12} {'parameters':>11} {'rate_hz':>7} {'embedding':>9}  licence; weights")
+    for spec in list_backbones():
+        params = sum(p.numel() for p in spec.build().parameters())
+        print(f"{spec.name:<18} {spec.family:<12} {params:>11,} {spec.sample_rate:>7} {spec.embedding_dim:>9}  "
+              f"{spec.licence}; {spec.weights_source}")
+    print(f"{'hf:<id or folder>':<18} {'hf':<12} {'(model)':>11} {'(model)':>7} {'hidden':>9}  {LICENCE}; "
+          "a Hugging Face hub id (into its cache, needs a network once) or a local save_pretrained folder")
 
 
 def demo(args: argparse.Namespace) -> int:

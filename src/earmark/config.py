@@ -72,6 +72,10 @@ class ModelConfig:
     # transfer learning: a checkpoint or run directory whose weights are loaded where name and shape match
     init_from: str | None = None
     freeze: list[str] = field(default_factory=list)  # glob ('network.features.*') or 'regex:PATTERN'; no training
+    # pretrained backbones (`earmark models`; ge2e, hf:ID_OR_DIR, ...): where their weights come from and how they train
+    weights: str | None = None  # a weights file (or an hf folder) instead of the official source
+    finetune: bool = False  # False: frozen backbone, head trained on cached embeddings (probe); True: all of it
+    head: str = "linear"  # on the backbone's embedding: linear | mlp
 
 
 @dataclass

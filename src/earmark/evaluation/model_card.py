@@ -24,6 +24,7 @@ def render_model_card(metrics: Mapping[str, Any], blocks: Mapping[str, Mapping[s
     report = _mapping(context.get("data_report"))
     lines = [f"# Model card: {metrics.get('model', 'model')} — {len(labels)}-class audio classifier", ""]
     lines += _intended_use(labels, context)
+    lines += _backbone(context)
     lines += _data_and_protocol(report, context)
     lines += _results(metrics, blocks)
     lines += _limitations(labels, report, blocks, context)
@@ -41,6 +42,20 @@ def _intended_use(labels: list[str], context: Mapping[str, Any]) -> list[str]:
         f"whose scores are aggregated per file by `{context.get('aggregate', 'mean')}`.",
         "It is a closed-set classifier: it answers one of these labels for any input, including audio of none "
         "of these classes. Use it on recordings like those it was trained on (see below).", "",
+    ]
+
+
+def _backbone(context: Mapping[str, Any]) -> list[str]:
+    """A pretrained backbone: whose weights, under which licence, trained how (none for models from scratch)."""
+    record = _mapping(context.get("backbone"))
+    if not record:
+        return []
+    return [
+        "## Pretrained backbone", "",
+        f"- Backbone: `{record.get('name', '?')}`; licence: {record.get('licence', '?')} — the licence of the "
+        "weights applies to this model too.",
+        f"- Weights: {record.get('weights_source', '?')} (sha256 `{record.get('weights_sha256', '?')}`).",
+        f"- Input: {record.get('resampling', '?')}.", "",
     ]
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from earmark.checkpoint import load_checkpoint, resolve_checkpoint
+from earmark.checkpoint import Classifier, load_checkpoint, resolve_checkpoint
 from earmark.classifier import AudioClassifier
 from earmark.errors import EarmarkError, ExportError
 from earmark.export.graph import ExportGraph
@@ -41,6 +41,7 @@ from earmark.inference.backends import (
 FORMATS = ("onnx", "torchscript")
 _DEFAULT_NAMES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 INPUT, OUTPUT = "waveform", "logits"
+MIN_BACKBONE_SAMPLES = 1024  # the shortest window a dynamic-length backbone export is traced for
 
 
 @dataclass(frozen=True)
@@ -102,20 +103,24 @@ def _target_path(run: Path, checkpoint: Path, fmt: str, out: Path | None) -> Pat
     return out
 
 
-def write_onnx(model: AudioClassifier, path: Path, info: ModelInfo, example: torch.Tensor) -> bool:
-    """torch.onnx (dynamo) of `ExportGraph` (the STFT as matrix products, which onnxruntime runs fast) with
-    dynamic batch and length axes, or dynamic batch only where the network fixes the length (LSTM layers);
-    the ModelInfo goes into metadata_props. Returns whether length is dynamic."""
+def write_onnx(model: Classifier, path: Path, info: ModelInfo, example: torch.Tensor) -> bool:
+    """torch.onnx (dynamo) of `ExportGraph` (the STFT as matrix products, which onnxruntime runs fast), or of a
+    BackboneClassifier as it is, with dynamic batch and length axes, or dynamic batch only where the network
+    fixes the length (LSTM layers); the ModelInfo goes into metadata_props; the weights are inside the one
+    file. Returns whether length is dynamic."""
     import_optional("onnxscript", "to export ONNX (torch.onnx's exporter)")
     import_optional("onnx", "to export ONNX")
+    graph = ExportGraph(model.eval()).eval() if isinstance(model, AudioClassifier) else model.eval()
     batch = torch.export.Dim("batch")
-    samples = torch.export.Dim("samples", min=model.frontend.n_fft)
+    shortest = model.frontend.n_fft if isinstance(model, AudioClassifier) else MIN_BACKBONE_SAMPLES
+    samples = torch.export.Dim("samples", min=shortest)
     failure = ""
-    for dynamic_samples in (True, False):
+    lengths = (True, False) if isinstance(model, AudioClassifier) or model.backbone.dynamic_length else (False,)
+    for dynamic_samples in lengths:
         axes = {0: batch, 1: samples} if dynamic_samples else {0: batch}
         try:
             with _quiet():
-                program = torch.onnx.export(ExportGraph(model.eval()).eval(), (example,), dynamo=True,
+                program = torch.onnx.export(graph, (example,), dynamo=True,
                                             input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes=(axes,),
                                             verbose=False)
         except Exception as exc:  # the exporter's errors have no common base; the reason goes to the user
@@ -125,12 +130,12 @@ def write_onnx(model: AudioClassifier, path: Path, info: ModelInfo, example: tor
         program.model.metadata_props.update(info.to_metadata())  # set on the IR model: the file is written once
         program.model.doc_string = (f"earmark {info.model}: {INPUT} float32 [batch, samples], mono at "
                                     f"{info.sample_rate} Hz → {OUTPUT} [batch, {len(info.labels)}]")
-        program.save(str(path))
+        program.save(str(path), external_data=False)  # one file (a backbone's weights too; < 2 GB)
         return dynamic_samples
     raise ExportError(f"torch.onnx cannot export model {info.model!r}: {failure[:200]}")
 
 
-def write_torchscript(model: AudioClassifier, path: Path, info: ModelInfo, example: torch.Tensor) -> bool:
+def write_torchscript(model: Classifier, path: Path, info: ModelInfo, example: torch.Tensor) -> bool:
     """torch.jit.trace of the eval path; the ModelInfo rides along as an extra file in the archive."""
     try:
         with torch.no_grad(), _quiet():
@@ -139,10 +144,10 @@ def write_torchscript(model: AudioClassifier, path: Path, info: ModelInfo, examp
         raise ExportError(f"torch.jit.trace cannot trace model {info.model!r}: {str(exc).splitlines()[0][:200]}"
                           ) from None
     torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_EXTRA: json.dumps(info.to_metadata())})
-    return True
+    return isinstance(model, AudioClassifier) or model.backbone.dynamic_length  # a trace fixes GE2E's partials
 
 
-_WRITERS: dict[str, Callable[[AudioClassifier, Path, ModelInfo, torch.Tensor], bool]] = {
+_WRITERS: dict[str, Callable[[Classifier, Path, ModelInfo, torch.Tensor], bool]] = {
     "onnx": write_onnx, "torchscript": write_torchscript}
 
 

@@ -10,6 +10,7 @@ import torch
 
 from earmark.audio.windows import cut_windows
 from earmark.checkpoint import LoadedModel
+from earmark.classifier import AudioClassifier
 from earmark.errors import EarmarkError
 from earmark.inference.backends import TORCHSCRIPT_EXTRA, ModelInfo
 from earmark.inference.featuremap import FeatureMap
@@ -25,7 +26,8 @@ class TorchBackend:
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded, self.model = loaded, loaded.model.eval()
         self.info = ModelInfo.of_checkpoint(loaded)
-        self.feature_map = FeatureMap(self.model)
+        # A backbone's front-end is its own (and may be a recurrent net): windows are scored one by one.
+        self.feature_map = FeatureMap(self.model) if isinstance(self.model, AudioClassifier) else None
 
     @torch.inference_mode()
     def logits(self, batch: np.ndarray) -> np.ndarray:
@@ -36,6 +38,8 @@ class TorchBackend:
         samples = np.asarray(span, dtype=np.float32)
         if not samples.flags.writeable:  # torch.from_numpy warns about read-only arrays (a caller's memmap)
             samples = samples.copy()
+        if self.feature_map is None:
+            return self.logits(cut_windows(samples, offsets, window))
         return self.feature_map.logits(torch.from_numpy(samples), np.asarray(offsets, dtype=np.int64),
                                        window).float().numpy()
 

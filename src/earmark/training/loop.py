@@ -6,19 +6,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from earmark.checkpoint import build_model, load_checkpoint, save_checkpoint
+from earmark.checkpoint import Classifier, build_model, load_checkpoint, save_checkpoint
 from earmark.classifier import AudioClassifier
 from earmark.config import TrainConfig
 from earmark.data.dataset import PreparedData, TrainWindows, fit_window
 from earmark.data.manifest import ManifestRow
-from earmark.evaluation.runner import score_clips
+from earmark.errors import ConfigError
+from earmark.evaluation.runner import ClipScores, is_probe, probe_embeddings, score_clips, score_embeddings
 from earmark.features.augment import mixup
+from earmark.models.pretrained.classifier import BackboneClassifier
 from earmark.progress import Progress
 from earmark.runtime import configure_threads, describe_threads
 from earmark.training.data_checks import check_splits, class_weights
@@ -26,6 +28,7 @@ from earmark.training.engine import compile_network, make_fabric, seed_everythin
 from earmark.training.folds import hold_out
 from earmark.training.optim import build_optimizer, build_scheduler
 from earmark.training.outputs import RunFiles, check_run_dir, finish_run, start_run
+from earmark.training.probe import CachedWindows
 from earmark.training.scalars import ScalarLog
 from earmark.training.transfer import describe, freeze, freeze_note, parameter_groups, warm_start
 
@@ -47,7 +50,9 @@ class TrainState:
 class Setup:
     """The model and everything that trains it, restored or fresh, before Fabric wraps it."""
 
-    model: AudioClassifier
+    model: Classifier
+    trainee: torch.nn.Module  # what the loop feeds: the model (waveforms), or a probe's head (cached embeddings)
+    score: Callable[[torch.nn.Module], ClipScores]  # validation clip scores of the (Fabric-wrapped) trainee
     loader: Any  # Fabric's DataLoader (a DistributedSampler shard under DDP)
     optimizer: torch.optim.Optimizer
     scheduler: Any
@@ -75,13 +80,13 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     files = RunFiles(Path(fabric.broadcast(str(run_dir))))  # rank 0's folder, should ranks have named it apart
     log = log if fabric.is_global_zero else _silent
     if fabric.is_global_zero:
-        start_run(files.root, data_dir, data, config, command, holdout, threads)
+        start_run(files.root, data_dir, data, config, command, holdout, threads, getattr(model, "provenance", None))
     fabric.barrier()
-    setup = _set_up(fabric, model, pretrained, saved, data, rows["train"], config)
     weights, balance_note = class_weights(rows["train"], data.labels)
     sizes = f"train: {len(rows['train'])} clips, val: {len(rows['val'])}, test: {len(rows['test'])}"
     for line in [describe_threads(threads), *notes, f"{sizes}; {len(data.labels)} classes; {balance_note}"]:
         log(line)
+    setup = _set_up(fabric, model, pretrained, saved, data, rows, config, log)
     criterion = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.optim.label_smoothing)
     _fit(fabric, files, setup, criterion, data, rows, config, log)
     metrics = None
@@ -101,12 +106,18 @@ def _saved_state(files: RunFiles, resume: bool) -> dict[str, Any] | None:
 
 
 def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[ManifestRow],
-                 saved: dict[str, Any] | None) -> tuple[AudioClassifier, list[str], list[str]]:
+                 saved: dict[str, Any] | None) -> tuple[Classifier, list[str], list[str]]:
     """The model with its starting weights and frozen layers; also the pretrained parameters and log lines.
 
-    Starting weights: last.ckpt when resuming, else `model.init_from` where names and shapes fit, else fresh.
+    Starting weights: last.ckpt when resuming, else `model.init_from` where names and shapes fit, else fresh
+    (for a pretrained backbone: its pretrained weights and a fresh head).
     """
-    model = build_model(config, data.labels, data.sample_rate)
+    model = build_model(config, data.labels, data.sample_rate, saved.get("backbone") if saved else None)
+    if isinstance(model, BackboneClassifier):
+        model, pretrained, notes = _backbone_model(model, config, saved)
+        if saved is None and isinstance(model, BackboneClassifier) and model.finetune:
+            fit_head_statistics(model, data, train_rows, round(config.data.window_s * data.sample_rate))
+        return model, pretrained, notes
     notes, pretrained, start = [], [], None
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -127,12 +138,55 @@ def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[Manif
     return model, pretrained, notes
 
 
-def _set_up(fabric: Any, model: AudioClassifier, pretrained: list[str], saved: dict[str, Any] | None,
-            data: PreparedData, train_rows: list[ManifestRow], config: TrainConfig) -> Setup:
+def _backbone_model(model: BackboneClassifier, config: TrainConfig,
+                    saved: dict[str, Any] | None) -> tuple[Classifier, list[str], list[str]]:
+    """`_build_model` for a pretrained backbone: its weights loaded already; the backbone trains at the
+    pretrained rate when fine-tuned, and not at all in a probe."""
+    if config.model.init_from:
+        raise ConfigError("model.init_from is for earmark checkpoints; a backbone's weights come from model.weights")
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+    facts = model.provenance
+    mode = (f"fine-tuning the whole network (backbone at {config.optim.pretrained_lr_scale} × lr)"
+            if model.finetune else f"probe: frozen backbone, {config.model.head} head on cached embeddings")
+    mode += "; embeddings standardised with training-split statistics (saved with the model)"
+    notes = [f"backbone: {facts['name']} ({facts.get('licence', '?')}), weights {facts.get('weights_source')} "
+             f"(sha256 {str(facts.get('weights_sha256'))[:12]}…); {facts['resampling']}; {mode}"]
+    if config.trainer.compile:
+        notes.append("compile: not applied to pretrained backbones (trainer.compile is for earmark's own networks)")
+    frozen = freeze(model, config.model.freeze)
+    if frozen:
+        notes.append(freeze_note(frozen, model))
+    if model.finetune:
+        noise = model.augment.load_noise(model.resampler.source_rate)
+        if config.augment.noise_snr_db is not None:
+            notes.append(f"augmentation: {noise}")
+    return model, model.backbone_parameters() if model.finetune else [], notes
+
+
+def _set_up(fabric: Any, model: Classifier, pretrained: list[str], saved: dict[str, Any] | None,
+            data: PreparedData, rows: dict[str, list[ManifestRow]], config: TrainConfig, log: Log) -> Setup:
     """Loader, optimiser and schedule around the model: restored from last.ckpt or fresh."""
     generator = torch.Generator().manual_seed(config.trainer.seed)
-    dataset = TrainWindows(data, train_rows, round(config.data.window_s * data.sample_rate),
-                           shift=config.augment.time_shift)
+    batch, device = config.trainer.batch_size, fabric.device
+    dataset: Any
+    trainee: torch.nn.Module = model
+    if is_probe(model):  # the backbone runs once per window, here (or never: cached), not per epoch
+        model.to(device)
+        train = probe_embeddings(model, data, rows["train"], config.data, batch, device, log)
+        val = probe_embeddings(model, data, rows["val"], config.data, batch, device)
+        if saved is None:
+            cast(BackboneClassifier, model).head.fit(torch.from_numpy(np.asarray(train.vectors)).to(device))
+        dataset, trainee = CachedWindows(train, rows["train"], data.labels), cast(torch.nn.Module, model.head)
+
+        def score(net: torch.nn.Module) -> ClipScores:
+            return score_embeddings(net, val, rows["val"], data.labels, config.data, batch, device)
+    else:
+        dataset = TrainWindows(data, rows["train"], round(config.data.window_s * data.sample_rate),
+                               shift=config.augment.time_shift)
+
+        def score(net: torch.nn.Module) -> ClipScores:
+            return score_clips(net, data, rows["val"], data.labels, config.data, batch, device)
     loader = DataLoader(dataset, batch_size=config.trainer.batch_size, shuffle=True, generator=generator,
                         drop_last=len(dataset) > config.trainer.batch_size, num_workers=config.data.num_workers)
     loader = fabric.setup_dataloaders(loader)  # first, so the schedule counts this rank's steps
@@ -141,14 +195,14 @@ def _set_up(fabric: Any, model: AudioClassifier, pretrained: list[str], saved: d
     state = _restore(saved, optimizer, scheduler, generator) if saved is not None else TrainState()
     if hasattr(loader, "_num_iter_calls"):  # Fabric numbers DistributedSampler epochs by this count: resume it
         loader._num_iter_calls = state.epoch
-    return Setup(model, loader, optimizer, scheduler, generator, pretrained, state)
+    return Setup(model, trainee, score, loader, optimizer, scheduler, generator, pretrained, state)
 
 
 def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module, data: PreparedData,
          rows: dict[str, list[ManifestRow]], config: TrainConfig, log: Log) -> None:
     """The epoch loop; rank 0 writes checkpoints, history.csv and the TensorBoard scalars."""
-    fabric_model, optimizer = fabric.setup(setup.model, setup.optimizer)
-    if config.trainer.compile:
+    fabric_model, optimizer = fabric.setup(setup.trainee, setup.optimizer)
+    if config.trainer.compile and isinstance(setup.model, AudioClassifier):
         compile_network(setup.model, round(config.data.window_s * data.sample_rate), fabric.device)
     criterion = criterion.to(fabric.device)
     scalars = ScalarLog(files.tensorboard, setup.state.epoch) if fabric.is_global_zero else None
@@ -160,8 +214,7 @@ def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module,
             loss, accuracy, clips = _train_epoch(fabric, fabric_model, setup.loader, optimizer, setup.scheduler,
                                                  criterion, config.optim.grad_clip, config.augment.mixup_alpha,
                                                  progress)
-            val = score_clips(fabric_model, data, rows["val"], data.labels, config.data,
-                              config.trainer.batch_size, fabric.device)
+            val = setup.score(fabric_model)
             seconds = time.perf_counter() - start
             record = {"epoch": setup.state.epoch + 1, "train_loss": loss, "train_accuracy": accuracy,
                       "val_loss": val.loss, "val_accuracy": float(np.mean(val.probs.argmax(1) == val.y_true)),
@@ -224,6 +277,20 @@ def fit_normalizer(model: AudioClassifier, data: PreparedData, rows: list[Manife
     batches = [model.frontend(torch.from_numpy(np.stack(waves[i : i + 256])))
                for i in range(0, len(waves), 256)]
     model.normalizer.fit(batches)
+
+
+@torch.no_grad()
+def fit_head_statistics(model: BackboneClassifier, data: PreparedData, rows: list[ManifestRow], window: int,
+                        limit: int = 256) -> None:
+    """The head's embedding statistics from the pretrained backbone on (up to `limit`) training clips, centred
+    windows: fine-tuning starts from the same standardisation a probe would use."""
+    step = max(1, len(rows) // limit)
+    waves = [fit_window(data.samples(row), window, None if row.num_samples < window else 0) for row in rows[::step]]
+    was_training = model.training
+    model.eval()
+    vectors = [model.embed(torch.from_numpy(np.stack(waves[i : i + 32]))) for i in range(0, len(waves), 32)]
+    model.train(was_training)
+    model.head.fit(torch.cat(vectors))
 
 
 def _end_epoch(fabric: Any, files: RunFiles, setup: Setup, config: TrainConfig, data: PreparedData,

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from earmark.checkpoint import LoadedModel
-from earmark.config import dump_yaml
+from earmark.classifier import AudioClassifier
+from earmark.config import FeatureConfig, dump_yaml
 from earmark.data.dataset import PreparedData
 from earmark.data.manifest import ManifestRow
 from earmark.evaluation.baselines import baseline_metrics
@@ -23,6 +26,7 @@ from earmark.evaluation.metrics import compute_metrics
 from earmark.evaluation.report import build_predictions, write_reports
 from earmark.evaluation.runner import ClipScores, score_clips
 from earmark.evaluation.text import headline_split
+from earmark.features import FrontEnd
 from earmark.fileio import read_json_object
 
 
@@ -50,6 +54,14 @@ def evaluate_splits(loaded: LoadedModel, data: PreparedData, splits: Mapping[str
     return result
 
 
+def report_frontend(loaded: LoadedModel) -> torch.nn.Module:
+    """The front-end of the baselines and the example spectrograms: the model's own, or for a pretrained
+    backbone (whose front-end is its own business) the default log-mel at the dataset's rate."""
+    if isinstance(loaded.model, AudioClassifier):
+        return loaded.model.frontend
+    return FrontEnd(FeatureConfig(), loaded.sample_rate).eval()
+
+
 def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, splits: Mapping[str, list[ManifestRow]],
                        train: tuple[PreparedData, Sequence[ManifestRow]] | None, history: list[dict[str, Any]],
                        extra: Mapping[str, Any], context: Mapping[str, Any], model_card: bool) -> dict[str, Any]:
@@ -61,7 +73,7 @@ def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, split
     seed = loaded.config.trainer.seed
     scored = evaluate_splits(loaded, data, splits, loaded.config.trainer.batch_size, seed)
     metrics: dict[str, Any] = {**scored.metrics, "labels": loaded.labels, "model": loaded.config.model.name, **extra}
-    frontend, window = loaded.model.frontend, loaded.window_samples
+    frontend, window = report_frontend(loaded), loaded.window_samples
     if train is not None and scored.metrics:
         baselines = baseline_metrics(frontend, train[0], train[1], data, splits, loaded.labels, window, seed)
         if baselines:
@@ -84,6 +96,7 @@ def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, split
         "prepare_command": read_json_object(data.root / "prepare.json").get("command"),
         "sample_rate": loaded.sample_rate, "window_s": loaded.config.data.window_s,
         "aggregate": loaded.config.data.aggregate,
+        "backbone": loaded.state.get("backbone"),  # a pretrained backbone's weights, sha256 and licence
     }
     write_reports(out, metrics, history, loaded.labels, scored.predictions, {**facts, **context}, examples,
                   model_card=model_card)

@@ -30,6 +30,9 @@ class Backbone(nn.Module):
 
     sample_rate: int
     embedding_dim: int
+    # False where the graph depends on the input length beyond its shape (GE2E's count of partials): an export
+    # then takes exactly the window it was traced with, as predict feeds it.
+    dynamic_length: bool = True
 
     def embed(self, waveform: torch.Tensor) -> torch.Tensor:  # [B, S] → [B, D]
         return self(waveform)
