@@ -93,13 +93,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="one round on a fifth of FSDD, beside a busy loop, two policies (a smoke run)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--conditions", default=None, help="comma-separated: alone,busy,torch (default: all)")
+    parser.add_argument("--policies", default=None, help="comma-separated policy names (default: all)")
     args = parser.parse_args()
     if not FSDD.is_dir():
         raise SystemExit(f"{FSDD}: FSDD not found (../shared/data/fsdd)")
     conditions = ["beside a busy loop"] if args.quick else ["alone", "beside a busy loop",
                                                             "beside a 2-thread torch process"]
+    if args.conditions:
+        short = {"alone": "alone", "busy": "beside a busy loop", "torch": "beside a 2-thread torch process"}
+        conditions = [short[name] for name in args.conditions.split(",")]
     rounds = 1 if args.quick else args.rounds
     policies = ["torch default", "earmark"] if args.quick else list(POLICIES)
+    if args.policies:
+        policies = [name for name in args.policies.split(",") if name in POLICIES]
     print(f"cores: {os.cpu_count()}; load at start: {os.getloadavg()[0]:.2f}; model tcresnet-8, 1-s windows, "
           f"FSDD official train split{' (takes 0-9)' if args.quick else ''}, 2 epochs, clips/s of epoch 2; "
           f"{rounds} round(s), policies interleaved")

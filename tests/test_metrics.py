@@ -128,6 +128,16 @@ def test_expected_calibration_error() -> None:
     assert expected_calibration_error(np.array([0, 0, 0, 0, 1]), probs_08) == pytest.approx(0.0)
 
 
+def test_batched_bootstrap_equals_one_metric_call_per_resample() -> None:
+    """The vectorised path for accuracy and macro-F1 gives the numbers of calling the metric per resample."""
+    y_true, y_pred = _labels(7, 400, 5)
+    y_pred[:40] = 6  # a class only predicted: it counts in macro-F1 with F1 0
+    for metric in (accuracy, macro_f1):
+        fast = bootstrap_ci(y_true, y_pred, metric, n_boot=300, seed=2)
+        slow = bootstrap_ci(y_true, y_pred, lambda t, p, m=metric: m(t, p), n_boot=300, seed=2)  # not in the table
+        assert fast == pytest.approx(slow, abs=1e-12)
+
+
 def test_bootstrap_is_seeded_contains_estimate_and_narrows() -> None:
     y_true, y_pred = _labels(5, 300, 11)
     first = bootstrap_ci(y_true, y_pred, accuracy, n_boot=500, seed=3)
