@@ -59,7 +59,7 @@ def step_split(data: Path, overrides: list[str], device: str, steps: int) -> dic
     config = load_train_config(overrides=overrides)
     prepared = PreparedData.open(data)
     rows = prepared.split_rows("train")
-    window = round(config.data.window_s * prepared.sample_rate)
+    window = round(config.data.resolved_window_s * prepared.sample_rate)
     model = build_model(config, prepared.labels, prepared.sample_rate)
     fit_normalizer(model, prepared, rows, window)
     model = model.to(device).train()

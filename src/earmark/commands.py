@@ -100,13 +100,31 @@ def train(args: argparse.Namespace) -> int:
     config = train_config(args)
     command = args.command_line
     holdout = ("fold", str(args.fold)) if args.fold is not None else None
-    run_dir = choose_run_dir(args.out, config.model.name, args.data, args.resume)
+    run_dir = choose_run_dir(args.out, "auto-search" if args.auto else config.model.name, args.data, args.resume)
     say = _rank_zero_print()
     if run_dir != args.out:
         say(f"new run folder: {run_dir}")
+    if args.auto:
+        return _train_auto(args, config, run_dir, holdout, say)
+    if args.time_budget is not None:
+        config.trainer.time_budget_s = args.time_budget
     metrics = train(args.data, run_dir, config, resume=args.resume, command=command, holdout=holdout, log=say)
     say(format_summary_table(metrics))
     say(f"run: {run_dir}  (report: {run_dir / 'report.html'})")
+    return 0
+
+
+def _train_auto(args: argparse.Namespace, config: TrainConfig, run_dir: Path, holdout: tuple[str, str] | None,
+                say: Callable[[str], None]) -> int:
+    """`train --auto`: the candidates, their table, then the winner's summary."""
+    from earmark.evaluation.report import format_summary_table
+    from earmark.training.auto import format_candidates_table, run_auto
+
+    metrics = run_auto(args.data, run_dir, config, args.time_budget, args.command_line, say, holdout)
+    say(format_candidates_table(metrics["candidates"]))
+    say(format_summary_table(metrics))
+    say(f"run: {run_dir}  (the winner, {metrics['auto']['winner']}; report: {run_dir / 'report.html'}, "
+        f"candidates.csv)")
     return 0
 
 

@@ -36,8 +36,8 @@ def score_clips(
     device: torch.device | str = "cpu",
 ) -> ClipScores:
     """Probabilities for each clip in `rows`: all windows scored, then aggregated per `config.aggregate`."""
-    window = round(config.window_s * data.sample_rate)
-    hop = max(1, round(config.eval_hop_s * data.sample_rate))
+    window = round(config.resolved_window_s * data.sample_rate)
+    hop = max(1, round(config.resolved_hop_s * data.sample_rate))
     windows = EvalWindows(data, rows, window, hop, labels)
     loader = DataLoader(windows, batch_size=batch_size, shuffle=False, num_workers=config.num_workers)
     was_training = model.training

@@ -25,10 +25,12 @@ from earmark.training.engine import compile_network, make_fabric, seed_everythin
 from earmark.training.folds import hold_out
 from earmark.training.optim import build_optimizer, build_scheduler
 from earmark.training.outputs import RunFiles, check_run_dir, finish_run, start_run
+from earmark.training.recipe import recipe_lines, resolve_recipe
 from earmark.training.scalars import ScalarLog
 from earmark.training.transfer import describe, freeze, freeze_note, parameter_groups, warm_start
 
 Log = Callable[[str], None]
+EpochHook = Callable[[dict[str, float]], None]  # called with each epoch's record (rank 0's numbers)
 
 
 @dataclass
@@ -56,10 +58,13 @@ class Setup:
 
 
 def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = False, command: str = "",
-          log: Log = print, holdout: tuple[str, str] | None = None) -> dict[str, Any]:
+          log: Log = print, holdout: tuple[str, str] | None = None,
+          on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Train on a prepared dataset into `run_dir`; returns the final metrics (also in metrics.json).
 
     `holdout` = (scheme, key) makes fold or group `key` the test set, with val carved from the rest.
+    `auto` keys of `config` are resolved from the training split first (training/recipe.py).
+    `on_epoch` sees every epoch's record (a search prunes a trial by raising from it).
     With several devices every rank returns rank 0's metrics; only rank 0 writes files or logs.
     """
     data = PreparedData.open(data_dir)
@@ -67,15 +72,17 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         data = hold_out(data, holdout[1], holdout[0], config.trainer.seed)
     rows = check_splits(data)
     saved = _saved_state(check_run_dir(run_dir, resume), resume)
+    config, recipe = resolve_recipe(config, rows["train"], len(data.labels), saved.get("config") if saved else None)
     seed_everything(config.trainer.seed)
     model, pretrained, notes = _build_model(config, data, rows["train"], saved)  # config errors stop here
+    notes = [*recipe_lines(recipe), *notes]
     fabric = make_fabric(config.trainer)  # DDP: every rank reruns the command up to here; nothing written yet
     if config.trainer.threads:  # after the launch, which sets cores / ranks threads per DDP process
         torch.set_num_threads(config.trainer.threads)
     files = RunFiles(Path(fabric.broadcast(str(run_dir))))  # rank 0's folder, should ranks have named it apart
     log = log if fabric.is_global_zero else _silent
     if fabric.is_global_zero:
-        start_run(files.root, data_dir, data, config, command, holdout)
+        start_run(files.root, data_dir, data, config, command, holdout, recipe)
     fabric.barrier()
     setup = _set_up(fabric, model, pretrained, saved, data, rows["train"], config)
     weights, balance_note = class_weights(rows["train"], data.labels)
@@ -83,7 +90,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
                  f"{len(data.labels)} classes; {balance_note}"]:
         log(line)
     criterion = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.optim.label_smoothing)
-    _fit(fabric, files, setup, criterion, data, rows, config, log)
+    _fit(fabric, files, setup, criterion, data, rows, config, log, on_epoch)
     metrics = None
     if fabric.is_global_zero:
         best = load_checkpoint(files.best)
@@ -116,7 +123,7 @@ def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[Manif
         pretrained = start.pretrained
         notes.append(describe(start, Path(config.model.init_from)))
     if saved is None and (start is None or not start.kept_statistics):
-        fit_normalizer(model, data, train_rows, round(config.data.window_s * data.sample_rate))
+        fit_normalizer(model, data, train_rows, round(config.data.resolved_window_s * data.sample_rate))
     frozen = freeze(model, config.model.freeze)
     if frozen:
         notes.append(freeze_note(frozen, model))
@@ -131,13 +138,13 @@ def _set_up(fabric: Any, model: AudioClassifier, pretrained: list[str], saved: d
             data: PreparedData, train_rows: list[ManifestRow], config: TrainConfig) -> Setup:
     """Loader, optimiser and schedule around the model: restored from last.ckpt or fresh."""
     generator = torch.Generator().manual_seed(config.trainer.seed)
-    dataset = TrainWindows(data, train_rows, round(config.data.window_s * data.sample_rate),
+    dataset = TrainWindows(data, train_rows, round(config.data.resolved_window_s * data.sample_rate),
                            shift=config.augment.time_shift)
     loader = DataLoader(dataset, batch_size=config.trainer.batch_size, shuffle=True, generator=generator,
                         drop_last=len(dataset) > config.trainer.batch_size, num_workers=config.data.num_workers)
     loader = fabric.setup_dataloaders(loader)  # first, so the schedule counts this rank's steps
     optimizer = build_optimizer(parameter_groups(model, pretrained, config.optim), config.optim)
-    scheduler = build_scheduler(optimizer, config.optim, len(loader), config.trainer.epochs)
+    scheduler = build_scheduler(optimizer, config.optim, len(loader), config.trainer.resolved_epochs)
     state = _restore(saved, optimizer, scheduler, generator) if saved is not None else TrainState()
     if hasattr(loader, "_num_iter_calls"):  # Fabric numbers DistributedSampler epochs by this count: resume it
         loader._num_iter_calls = state.epoch
@@ -145,17 +152,19 @@ def _set_up(fabric: Any, model: AudioClassifier, pretrained: list[str], saved: d
 
 
 def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module, data: PreparedData,
-         rows: dict[str, list[ManifestRow]], config: TrainConfig, log: Log) -> None:
+         rows: dict[str, list[ManifestRow]], config: TrainConfig, log: Log, on_epoch: EpochHook | None = None
+         ) -> None:
     """The epoch loop; rank 0 writes checkpoints, history.csv and the TensorBoard scalars."""
     fabric_model, optimizer = fabric.setup(setup.model, setup.optimizer)
     if config.trainer.compile:
-        compile_network(setup.model, round(config.data.window_s * data.sample_rate), fabric.device)
+        compile_network(setup.model, round(config.data.resolved_window_s * data.sample_rate), fabric.device)
     criterion = criterion.to(fabric.device)
     scalars = ScalarLog(files.tensorboard, setup.state.epoch) if fabric.is_global_zero else None
     try:
-        for _ in range(setup.state.epoch, config.trainer.epochs):
+        for _ in range(setup.state.epoch, config.trainer.resolved_epochs):
             start = time.perf_counter()
-            progress = Progress(f"epoch {setup.state.epoch + 1}/{config.trainer.epochs}", len(setup.loader),
+            epochs = config.trainer.resolved_epochs
+            progress = Progress(f"epoch {setup.state.epoch + 1}/{epochs}", len(setup.loader),
                                 enabled=None if fabric.is_global_zero else False)
             loss, accuracy, clips = _train_epoch(fabric, fabric_model, setup.loader, optimizer, setup.scheduler,
                                                  criterion, config.optim.grad_clip, config.augment.mixup_alpha,
@@ -169,8 +178,14 @@ def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module,
                       "clips_per_s": clips / seconds}
             record = fabric.broadcast(record)  # every rank acts on rank 0's numbers: same best, same stop
             _end_epoch(fabric, files, setup, config, data, record, scalars, log)
+            if on_epoch is not None:
+                on_epoch(record)
             if _should_stop(setup.state, config):
                 log(f"early stop: no improvement of {config.trainer.monitor} for {config.trainer.patience} epochs")
+                break
+            if _budget_spent(setup.state, config):
+                log(f"time budget spent: {setup.state.seconds:.0f} s of trainer.time_budget_s="
+                    f"{config.trainer.time_budget_s:g} s; stopping after epoch {setup.state.epoch}")
                 break
     finally:
         if scalars is not None:
@@ -238,7 +253,7 @@ def _end_epoch(fabric: Any, files: RunFiles, setup: Setup, config: TrainConfig, 
     improved = score > state.best
     if improved:
         state.best, state.best_epoch = score, state.epoch
-    log(f"epoch {state.epoch:3d}/{config.trainer.epochs}  loss {record['train_loss']:.4f}  "
+    log(f"epoch {state.epoch:3d}/{config.trainer.resolved_epochs}  loss {record['train_loss']:.4f}  "
         f"acc {record['train_accuracy']:.3f}  val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.3f}"
         f"  {record['clips_per_s']:.0f} clips/s  {record['seconds']:.1f} s{'  *' if improved else ''}")
     if not fabric.is_global_zero:
@@ -268,5 +283,11 @@ def _restore(saved: dict[str, Any], optimizer: torch.optim.Optimizer, scheduler:
 
 def _should_stop(state: TrainState, config: TrainConfig) -> bool:
     """Early stopping: `patience` epochs since the best one."""
-    patience = config.trainer.patience
+    patience = config.trainer.resolved_patience
     return patience is not None and state.epoch - state.best_epoch >= patience
+
+
+def _budget_spent(state: TrainState, config: TrainConfig) -> bool:
+    """Whether the training seconds so far (resumed runs included) reached `trainer.time_budget_s`."""
+    budget = config.trainer.time_budget_s
+    return budget is not None and state.seconds >= budget

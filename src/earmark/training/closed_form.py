@@ -1,0 +1,90 @@
+"""The logreg baseline as an ordinary run: an AudioClassifier whose network is the registry's `logreg`, fitted
+in closed form (full-batch L-BFGS, `evaluation.baselines.fit_logreg`) instead of by the epoch loop.
+
+The run folder is like any other (config.yaml, run.json, checkpoints/best.ckpt, metrics.json, reports), so
+`earmark evaluate`, `predict` and `export` work on it. There is no last.ckpt: nothing to resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from earmark.checkpoint import build_model, load_checkpoint, save_checkpoint
+from earmark.classifier import AudioClassifier
+from earmark.config import TrainConfig
+from earmark.data.dataset import PreparedData
+from earmark.errors import ConfigError
+from earmark.evaluation.baselines import fit_logreg, pooled_features
+from earmark.models.baselines import PooledLogReg
+from earmark.training.data_checks import check_splits
+from earmark.training.engine import seed_everything
+from earmark.training.folds import hold_out
+from earmark.training.loop import fit_normalizer
+from earmark.training.outputs import RunFiles, check_run_dir, finish_run, start_run
+from earmark.training.recipe import recipe_lines, resolve_recipe
+
+MODEL = "logreg"
+
+
+class _NetworkInput(nn.Module):
+    """Waveforms → what the network sees in eval mode (front-end, then the dataset normaliser)."""
+
+    def __init__(self, model: AudioClassifier) -> None:
+        super().__init__()
+        self.model = model
+        self.hop_length = model.frontend.hop_length  # pooled_features drops the frames padding adds
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self.model.normalizer(self.model.frontend(waveform))
+
+
+def set_logreg_weights(network: nn.Module, weight: np.ndarray, bias: np.ndarray) -> None:
+    """Load closed-form weights `[D, K]` and bias `[K]` (of raw pooled statistics) into a PooledLogReg."""
+    if not isinstance(network, PooledLogReg):
+        raise ConfigError(f"the closed-form fit needs model.name={MODEL}, not {type(network).__name__}")
+    mean, var = network.norm.running_mean, network.norm.running_var
+    assert mean is not None and var is not None  # BatchNorm1d tracks running statistics by default
+    with torch.no_grad():
+        mean.zero_()  # the standardisation is folded into the weights already
+        var.fill_(1.0 - network.norm.eps)  # so the eval-mode norm is the identity
+        network.linear.weight.copy_(torch.from_numpy(weight.T.copy()).float())
+        network.linear.bias.copy_(torch.from_numpy(bias).float())
+
+
+def fit_logreg_run(data_dir: Path, run_dir: Path, config: TrainConfig, command: str = "",
+                   log: Callable[[str], None] = print, holdout: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Fit the logreg classifier on the train split into `run_dir`; returns metrics.json's contents."""
+    data = PreparedData.open(data_dir)
+    if holdout is not None:
+        data = hold_out(data, holdout[1], holdout[0], config.trainer.seed)
+    rows = check_splits(data)
+    files = check_run_dir(run_dir, resume=False)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, name=MODEL))
+    config, recipe = resolve_recipe(config, rows["train"], len(data.labels))
+    for line in recipe_lines(recipe):
+        log(line)
+    seed_everything(config.trainer.seed)
+    start = time.perf_counter()
+    model = build_model(config, data.labels, data.sample_rate)
+    window = round(config.data.resolved_window_s * data.sample_rate)
+    fit_normalizer(model, data, rows["train"], window)
+    index = {label: i for i, label in enumerate(data.labels)}
+    y = np.array([index[row.label] for row in rows["train"]])
+    model.eval()
+    features = pooled_features(_NetworkInput(model), data, rows["train"], window)
+    weight, bias = fit_logreg(features, y, len(data.labels), config.trainer.seed)
+    set_logreg_weights(model.network, weight, bias)
+    seconds = time.perf_counter() - start
+    start_run(files.root, data_dir, data, config, command, holdout, recipe)
+    save_checkpoint(files.best, model, config, data.labels, data.sample_rate, epoch=0, best_epoch=0, history=[],
+                    seconds_train=seconds, fitted="closed form (L-BFGS, full batch)")
+    log(f"logreg fitted in closed form on {len(y)} train clips ({seconds:.1f} s)")
+    return finish_run(RunFiles(files.root), load_checkpoint(files.best), data, rows, [], seconds, log)
