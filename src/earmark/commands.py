@@ -152,6 +152,10 @@ def sweep(args: argparse.Namespace) -> int:
     from earmark.training.sweep import format_sweep_table, parse_grid, parse_seeds, plan_sweep, run_sweep
 
     base = load_train_config(args.config, args.overrides, train_flags(args))
+    if args.search == "optuna":
+        return _sweep_optuna(args, base.trainer.seed)
+    if args.trials is not None or args.time_budget is not None:
+        raise EarmarkError("--trials and --time-budget belong to --search optuna")
     seeds = parse_seeds(args.seeds, base.trainer.seed)
     runs = plan_sweep(parse_grid(args.grid), seeds, PreparedData.open(args.data), args.random, args.config,
                       args.overrides, train_flags(args))
@@ -160,6 +164,21 @@ def sweep(args: argparse.Namespace) -> int:
     summary = run_sweep(args.data, args.out, runs, args.metric, args.command_line, log=say)
     say(format_sweep_table(summary))
     say(f"sweep: {args.out}  (sweep.csv, sweep.json, one run folder per combination and seed)")
+    return 0
+
+
+def _sweep_optuna(args: argparse.Namespace, seed: int) -> int:
+    """`sweep --search optuna`: the search, its table and where it is stored."""
+    from earmark.training.search import format_optuna_table, run_optuna
+    from earmark.training.sweep import parse_grid
+
+    if args.random is not None or args.seeds is not None:
+        raise EarmarkError("--random and --seeds belong to the grid search; optuna draws its own trials")
+    grid = parse_grid(args.grid) if args.grid else {}
+    summary = run_optuna(args.data, args.out, grid, args.trials, args.time_budget, args.metric, seed, args.config,
+                         args.overrides, train_flags(args), args.command_line, print)
+    print(format_optuna_table(summary))
+    print(f"sweep: {args.out}  (sweep.csv, sweep.json, optuna.db: run the same command again to continue)")
     return 0
 
 
