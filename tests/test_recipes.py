@@ -27,11 +27,11 @@ def rows(durations: list[float], labels: int = 2) -> list[ManifestRow]:
 
 
 @pytest.mark.parametrize("durations, window, model", [
-    ([0.4] * 90 + [0.9] * 10, 0.5, "tcresnet-8"),  # short words: the lower bound, the temporal CNN
+    ([0.4] * 90 + [0.9] * 10, 0.5, "tcresnet-8"),  # short words: the lower bound
     ([0.6] * 50 + [0.8] * 50, 1.0, "tcresnet-8"),  # 90th percentile 0.8 s, rounded up to 1.0
-    ([3.0] * 50 + [4.6] * 50, 4.75, "cnn"),  # utterances of seconds: windows of 4.75 s, the 2-D CNN
-    ([5.0] * 99 + [30.0], 5.0, "cnn"),  # 5-s sounds: whole
-    ([30.0] * 100, 5.0, "cnn"),  # long recordings: the upper bound, windowed
+    ([1.0] * 50 + [1.6] * 50, 1.75, "tcresnet-8"),  # 1.6 s rounded up to a multiple of 0.25 s
+    ([3.0] * 50 + [4.6] * 50, 2.0, "tcresnet-8"),  # utterances of seconds: the upper bound, windowed
+    ([30.0] * 100, 2.0, "tcresnet-8"),  # long recordings: windowed
 ])
 def test_auto_window_and_model_follow_the_durations(durations: list[float], window: float, model: str) -> None:
     config, record = resolve_recipe(TrainConfig(), rows(durations), 2)
