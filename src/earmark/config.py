@@ -172,12 +172,12 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        if str in args and isinstance(value, str):  # a number or "auto"
+        numbers = [a for a in args if a in (int, float)]
+        if str in args and numbers and isinstance(value, str):  # a number or "auto"
             if value != AUTO:
-                kinds = " or ".join(a.__name__ for a in args if a not in (str, type(None)))
-                raise ConfigError(f"{where}: expected {kinds} or {AUTO!r}, got {value!r}")
+                raise ConfigError(f"{where}: expected {numbers[0].__name__} or {AUTO!r}, got {value!r}")
             return value
-        hint = next(a for a in args if a not in (type(None), str))
+        hint = numbers[0] if numbers else next(a for a in args if a is not type(None))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, str, bool, float) and (type(value) is not hint):
