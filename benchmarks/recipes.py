@@ -174,6 +174,7 @@ def run_task(task: Task, work: Path, methods: set[str], quick: bool, folds: int 
         rows.append(summary("logreg baseline (metrics.json)", new,
                             lambda m: float(m["baselines"]["logreg"]["test"]["accuracy"])))
         rows[-1]["seconds"] = float("nan")  # fitted inside the run: seconds, not counted apart
+        rows[-1]["detail"] = "fitted on each run's train split"
     if "old" in methods:
         rows.append(summary("old default (tcresnet-8, 1-s windows, 30 epochs)",
                             earmark_run(task, work / f"{slug}-old", [*OLD_DEFAULT, *short], False, folds, None),

@@ -19,7 +19,8 @@ FSDD = ROOT.parent / "shared" / "data" / "fsdd"
                                             ("prepare.py", "peak RSS"), ("inference.py", "ratio PyTorch/onnxruntime"),
                                             ("models.py", "| majority |"), ("throughput.py", "time to accuracy"),
                                             ("peers.py", "| digits | loso | earmark tcresnet-8"),
-                                            ("gpu.py", "| cnn (20 MFCC) |")])
+                                            ("gpu.py", "| cnn (20 MFCC) |"),
+                                            ("recipes.py", "| espeak digits | 2 folds by voice (cv) | --auto |")])
 def test_benchmark_quick_mode(script: str, needle: str) -> None:
     pytest.importorskip("librosa")
     if script == "inference.py":
