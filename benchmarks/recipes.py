@@ -18,7 +18,8 @@ Methods:
 Every earmark run uses 1 torch thread (`trainer.threads=1`); train s is the loop's training seconds
 (`seconds_train`, summed over folds), the peer's is feature extraction + fit.
 
-    python benchmarks/recipes.py [--only fsdd,esc10,espeak] [--methods new,old,auto,peer] [--quick]
+    python benchmarks/recipes.py [--only espeak,fsdd,fsdd-loso,esc10] [--methods new,old,auto,peer]
+                                 [--esc10-folds K] [--budget S] [--work DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def tasks(work: Path, only: set[str], quick: bool, esc10_folds: int) -> list[Tas
                   Task("espeak gender", f"{split} by voice", gender)]
     if "fsdd" in only and (SHARED / "fsdd").is_dir() and not quick:
         found.append(Task("FSDD", "official split", prepare(SHARED / "fsdd", work / "fsdd", "fsdd")))
+    if "fsdd-loso" in only and (SHARED / "fsdd").is_dir() and not quick:
         found.append(Task("FSDD", "leave-one-speaker-out (cv)",
                           prepare(SHARED / "fsdd", work / "fsdd-loso", "fsdd", group=SPEAKER), "group"))
     if "esc10" in only and (SHARED / "esc10").is_dir() and not quick:
@@ -200,7 +202,8 @@ def print_row(row: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default="espeak,fsdd,esc10", help="data sets: espeak, fsdd, esc10")
+    parser.add_argument("--only", default="espeak,fsdd,fsdd-loso,esc10",
+                        help="data sets: espeak, fsdd (official split), fsdd-loso, esc10")
     parser.add_argument("--methods", default="new,old,auto,peer", help="new, old, auto, peer")
     parser.add_argument("--esc10-folds", type=int, default=5, help="ESC-10 folds to run (default all 5)")
     parser.add_argument("--budget", type=float, default=600.0, help="--auto time budget per run (s)")

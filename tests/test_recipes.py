@@ -66,6 +66,8 @@ def test_auto_is_the_only_string_a_number_takes() -> None:
     assert load_train_config(overrides=["data.window_s=auto"]).data.window_s == "auto"
     with pytest.raises(ConfigError, match=r"data.window_s: expected float or 'auto'"):
         load_train_config(overrides=["data.window_s=long"])
+    with pytest.raises(ConfigError, match=r"trainer.epochs=-1: expected a positive number or 'auto'"):
+        resolve_recipe(load_train_config(overrides=["trainer.epochs=-1"]), rows([1.0]), 2)
     with pytest.raises(RuntimeError, match="resolve"):
         _ = TrainConfig().data.resolved_window_s  # nothing may read `auto` as a number
 

@@ -21,7 +21,7 @@ from earmark.checkpoint import load_checkpoint
 from earmark.config import TrainConfig, apply_overrides, from_dict, to_dict
 from earmark.data.dataset import PreparedData
 from earmark.errors import EarmarkError
-from earmark.fileio import make_dir, write_csv_atomic
+from earmark.fileio import write_csv_atomic
 from earmark.training.closed_form import fit_logreg_run
 from earmark.training.data_checks import check_splits
 from earmark.training.folds import hold_out
@@ -137,7 +137,6 @@ def _adopt(data_dir: Path, run_dir: Path, source: Path, data: PreparedData, tabl
             shutil.copyfile(source / "checkpoints" / name, files.root / "checkpoints" / name)
     if (source / "history.csv").is_file():
         shutil.copyfile(source / "history.csv", files.root / "history.csv")
-    make_dir(files.root)
     write_csv_atomic(files.root / "candidates.csv", CANDIDATE_COLUMNS,
                      [[row[key] for key in CANDIDATE_COLUMNS] for row in table])
     rows = check_splits(data)

@@ -22,6 +22,7 @@ import numpy as np
 
 from earmark.config import AUTO, TrainConfig
 from earmark.data.manifest import ManifestRow
+from earmark.errors import ConfigError
 
 WINDOW_PERCENTILE = 90  # most clips are seen whole; the longest tenth is windowed
 WINDOW_STEP_S = 0.25  # the window is rounded up to a multiple of this
@@ -121,6 +122,7 @@ def resolve_recipe(config: TrainConfig, rows: Sequence[ManifestRow], n_classes: 
         record[key] = {"value": value, "auto": True, "reason": reason}
         return value
 
+    _check_positive(config)
     window = float(choose("data.window_s", data.window_s, lambda: auto_window_s(facts)))
     hop = float(choose("data.eval_hop_s", data.eval_hop_s, lambda: (window / 2, "half the window")))
     name = str(choose("model.name", model.name, lambda: auto_model(window)))
@@ -131,6 +133,14 @@ def resolve_recipe(config: TrainConfig, rows: Sequence[ManifestRow], n_classes: 
         model=dataclasses.replace(model, name=name),
         trainer=dataclasses.replace(trainer, epochs=epochs, patience=None if patience is None else int(patience)))
     return resolved, record
+
+
+def _check_positive(config: TrainConfig) -> None:
+    """Given numbers that cannot work are a config error, not a crash later."""
+    for key, value in (("data.window_s", config.data.window_s), ("data.eval_hop_s", config.data.eval_hop_s),
+                       ("trainer.epochs", config.trainer.epochs), ("trainer.patience", config.trainer.patience)):
+        if not isinstance(value, str) and value is not None and value <= 0:
+            raise ConfigError(f"{key}={value}: expected a positive number or {AUTO!r}")
 
 
 def recipe_lines(record: dict[str, Any]) -> list[str]:
