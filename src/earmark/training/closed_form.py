@@ -1,6 +1,10 @@
 """The logreg baseline as an ordinary run: an AudioClassifier whose network is the registry's `logreg`, fitted
 in closed form (full-batch L-BFGS, `evaluation.baselines.fit_logreg`) instead of by the epoch loop.
 
+It is fitted on the statistics of every evaluation window of the training clips (each window labelled with its
+clip's label), the very inputs it scores; metrics.json's `logreg` baseline pools whole clips instead, so the two
+differ where clips are longer than the window.
+
 The run folder is like any other (config.yaml, run.json, checkpoints/best.ckpt, metrics.json, reports), so
 `earmark evaluate`, `predict` and `export` work on it. There is no last.ckpt: nothing to resume.
 """
@@ -16,13 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from earmark.checkpoint import build_model, load_checkpoint, save_checkpoint
 from earmark.classifier import AudioClassifier
 from earmark.config import TrainConfig
-from earmark.data.dataset import PreparedData
+from earmark.data.dataset import EvalWindows, PreparedData
+from earmark.data.manifest import ManifestRow
 from earmark.errors import ConfigError
-from earmark.evaluation.baselines import fit_logreg, pooled_features
+from earmark.evaluation.baselines import fit_logreg
 from earmark.models.baselines import PooledLogReg
 from earmark.training.data_checks import check_splits
 from earmark.training.engine import seed_everything
@@ -32,6 +38,7 @@ from earmark.training.outputs import RunFiles, check_run_dir, finish_run, start_
 from earmark.training.recipe import recipe_lines, resolve_recipe
 
 MODEL = "logreg"
+BATCH = 64  # windows per front-end pass
 
 
 class _NetworkInput(nn.Module):
@@ -40,10 +47,24 @@ class _NetworkInput(nn.Module):
     def __init__(self, model: AudioClassifier) -> None:
         super().__init__()
         self.model = model
-        self.hop_length = model.frontend.hop_length  # pooled_features drops the frames padding adds
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return self.model.normalizer(self.model.frontend(waveform))
+
+
+@torch.no_grad()
+def window_statistics(model: AudioClassifier, data: PreparedData, rows: list[ManifestRow], window: int,
+                      hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """`[W, 2F]` per-band mean and std (over time) of every evaluation window of `rows`, as the network pools
+    them, and each window's label index: the model is fitted on exactly what it will score."""
+    windows = EvalWindows(data, rows, window, hop, data.labels)
+    network_input = _NetworkInput(model)
+    stats, labels = [], []
+    for wave, target, _ in DataLoader(windows, batch_size=BATCH):
+        frames = network_input(wave)[:, 0].double()  # [B, F, T]
+        stats.append(torch.cat([frames.mean(dim=-1), frames.std(dim=-1, unbiased=False)], dim=1).numpy())
+        labels.append(target.numpy())
+    return np.concatenate(stats), np.concatenate(labels)
 
 
 def set_logreg_weights(network: nn.Module, weight: np.ndarray, bias: np.ndarray) -> None:
@@ -76,10 +97,9 @@ def fit_logreg_run(data_dir: Path, run_dir: Path, config: TrainConfig, command: 
     model = build_model(config, data.labels, data.sample_rate)
     window = round(config.data.resolved_window_s * data.sample_rate)
     fit_normalizer(model, data, rows["train"], window)
-    index = {label: i for i, label in enumerate(data.labels)}
-    y = np.array([index[row.label] for row in rows["train"]])
     model.eval()
-    features = pooled_features(_NetworkInput(model), data, rows["train"], window)
+    features, y = window_statistics(model, data, rows["train"], window,
+                                    max(1, round(config.data.resolved_hop_s * data.sample_rate)))
     weight, bias = fit_logreg(features, y, len(data.labels), config.trainer.seed)
     set_logreg_weights(model.network, weight, bias)
     seconds = time.perf_counter() - start
