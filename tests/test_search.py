@@ -46,3 +46,18 @@ def test_optuna_options_are_checked(tone_prepared: Path, tmp_path: Path, capsys:
     assert "--trials and --time-budget belong to --search optuna" in capsys.readouterr().err
     assert main(["sweep", str(tone_prepared), "--out", str(tmp_path), "--search", "optuna", "--trials", "0"]) == 1
     assert "--trials 0" in capsys.readouterr().err
+
+
+def test_a_trial_cut_short_is_marked_failed_and_replaced(tone_prepared: Path, tmp_path: Path) -> None:
+    import optuna
+
+    from earmark.training.search import STUDY, run_optuna
+
+    out = tmp_path / "search"
+    out.mkdir()
+    killed = optuna.create_study(study_name=STUDY, storage=f"sqlite:///{out / 'optuna.db'}", direction="maximize")
+    killed.ask()  # a trial whose process died: it stays RUNNING in the storage
+    summary = run_optuna(tone_prepared, out, {"optim.lr": [0.01]}, 1, None,
+                         overrides=[*FAST_TRAIN, "trainer.threads=1"], flags={"trainer.epochs": 1}, log=lambda _: None)
+    assert sorted(t["state"] for t in summary["trials"]) == ["complete", "fail"]
+    assert summary["best"]["trial"] == 1 and (out / "trial-001" / "metrics.json").is_file()

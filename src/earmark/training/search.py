@@ -64,15 +64,7 @@ def run_optuna(data_dir: Path, out: Path, grid: dict[str, list[Any]], trials: in
     total = DEFAULT_TRIALS if trials is None else trials
     if total < 1:
         raise ConfigError(f"--trials {total}: expected a positive number of trials")
-    make_dir(out)
-    study = optuna.create_study(
-        study_name=STUDY, storage=f"sqlite:///{out / 'optuna.db'}", load_if_exists=True, direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
-    state = optuna.trial.TrialState
-    for stale in study.get_trials(deepcopy=False, states=(state.RUNNING,)):  # its process is gone
-        study.tell(stale.number, state=state.FAIL)
-    done = len(study.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED)))
+    study, done = _open_study(optuna, out, seed)
     remaining = max(0, total - done)
     log(f"optuna: {done} trials finished earlier, {remaining} to run (TPE seed {seed}, median pruning) → {out}")
     deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
@@ -101,6 +93,19 @@ def run_optuna(data_dir: Path, out: Path, grid: dict[str, list[Any]], trials: in
     write_json_atomic(out / "sweep.json", summary)
     _write_csv(out / "sweep.csv", summary)
     return summary
+
+
+def _open_study(optuna: Any, out: Path, seed: int) -> tuple[Any, int]:
+    """The study stored in out/optuna.db (created or continued) and how many of its trials are finished."""
+    make_dir(out)
+    study = optuna.create_study(
+        study_name=STUDY, storage=f"sqlite:///{out / 'optuna.db'}", load_if_exists=True, direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    state = optuna.trial.TrialState
+    for stale in study.get_trials(deepcopy=False, states=(state.RUNNING,)):  # its process is gone
+        study.tell(stale.number, state=state.FAIL)
+    return study, len(study.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED)))
 
 
 def _short(value: Any) -> str:
