@@ -81,8 +81,8 @@ def auto_model(window_s: float) -> tuple[str, str]:
     it at an equal time budget on ESC-10, so it is an `--auto` candidate rather than the default.
     """
     return MODEL, (f"the temporal CNN for {window_s:g}-s windows: the best measured per CPU-second on short words "
-                   "and speaker gender; on long environmental sounds it is near the logreg baseline, so the "
-                   "guard below and `--auto` (which also tries cnn and the baseline) are the check")
+                   "and speaker gender; on long environmental sounds it is near the logreg baseline, which the "
+                   "baseline guard checks at the end (`--auto` also tries cnn and the baseline)")
 
 
 def auto_epochs(n_train: int, batch_size: int) -> tuple[int, str]:
