@@ -185,6 +185,8 @@ def run_task(task: Task, work: Path, methods: set[str], quick: bool, folds: int 
         auto = earmark_run(task, work / f"{slug}-auto", short, True, folds, budget)
         rows.append(summary("--auto" + (f" (budget {budget:g} s)" if budget else ""), auto, test_acc))
         rows[-1]["detail"] = "winners: " + ", ".join(str(m["auto"]["winner"]) for m in auto)
+        rows[-1]["seconds"] = sum(float(m["auto"].get("seconds_train_all") or sum(
+            float(c["seconds_train"] or 0.0) for c in m["candidates"])) for m in auto)  # every candidate's
     if "peer" in methods:
         rows.append(summary("librosa MFCC stats + RBF-SVM (peer)", peer_run(task, folds), test_acc))
     for row in rows:

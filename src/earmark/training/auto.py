@@ -141,8 +141,9 @@ def _adopt(data_dir: Path, run_dir: Path, source: Path, data: PreparedData, tabl
                      [[row[key] for key in CANDIDATE_COLUMNS] for row in table])
     rows = check_splits(data)
     history = list(best.state.get("history", []))
-    extra = {"seconds_train": best.state.get("seconds_train"), "candidates": table,
+    extra = {"seconds_train": table[0]["seconds_train"], "candidates": table,
              "auto": {"winner": table[0]["candidate"], "ranked_on": "val accuracy, then val macro-F1",
+                      "seconds_train_all": round(sum(float(row["seconds_train"] or 0.0) for row in table), 2),
                       "candidates_dir": str(run_dir / "candidates")}}
     context = {"best_epoch": best.state.get("best_epoch"), **run_context(read_run_record(files.root))}
     metrics = write_model_report(files.root, best, data, {"val": rows["val"], "test": rows["test"]},
