@@ -57,9 +57,12 @@ class Task:
 
 
 def prepare(source: Path, out: Path, preset: str, **flags: Any) -> Path:
-    """`earmark prepare` quietly (1 decoding process)."""
+    """`earmark prepare` quietly (1 decoding process); a dataset prepared earlier in `--work` is reused."""
     from earmark.data.prepare import PrepareOptions, prepare
     from earmark.data.presets import source_options
+
+    if (out / "prepare.json").is_file():
+        return out
 
     options = source_options(preset, **flags)
     with contextlib.redirect_stdout(io.StringIO()):
