@@ -29,9 +29,10 @@ def rows(durations: list[float], labels: int = 2) -> list[ManifestRow]:
 @pytest.mark.parametrize("durations, window, model", [
     ([0.4] * 90 + [0.9] * 10, 0.5, "tcresnet-8"),  # short words: the lower bound
     ([0.6] * 50 + [0.8] * 50, 1.0, "tcresnet-8"),  # 90th percentile 0.8 s, rounded up to 1.0
-    ([1.0] * 50 + [1.6] * 50, 1.75, "tcresnet-8"),  # 1.6 s rounded up to a multiple of 0.25 s
-    ([3.0] * 50 + [4.6] * 50, 2.0, "tcresnet-8"),  # utterances of seconds: the upper bound, windowed
-    ([30.0] * 100, 2.0, "tcresnet-8"),  # long recordings: windowed
+    ([1.0] * 50 + [1.3] * 50, 1.5, "tcresnet-8"),  # 1.3 s rounded up to a multiple of 0.25 s
+    ([1.0] * 50 + [1.6] * 50, 1.75, "cnn"),  # longer than word-like: the 2-D CNN
+    ([3.0] * 50 + [4.6] * 50, 2.0, "cnn"),  # utterances of seconds: the upper bound, windowed
+    ([30.0] * 100, 2.0, "cnn"),  # long recordings: windowed
 ])
 def test_auto_window_and_model_follow_the_durations(durations: list[float], window: float, model: str) -> None:
     config, record = resolve_recipe(TrainConfig(), rows(durations), 2)

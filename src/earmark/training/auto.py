@@ -27,7 +27,7 @@ from earmark.training.data_checks import check_splits
 from earmark.training.folds import hold_out
 from earmark.training.loop import train
 from earmark.training.outputs import RunFiles, finished_metrics, read_run_record, run_context, start_run
-from earmark.training.recipe import resolve_recipe
+from earmark.training.recipe import LONG_MODEL, SHORT_MODEL, resolve_recipe
 from earmark.training.reporting import write_model_report
 
 Log = Callable[[str], None]
@@ -46,11 +46,13 @@ class Candidate:
 
 
 def default_candidates(resolved: TrainConfig) -> list[Candidate]:
-    """The data-chosen (or given) model, the 2-D CNN, and the logreg baseline fitted in closed form.
+    """The data-chosen (or given) model, the 2-D CNN (the temporal CNN when the data chose the 2-D one), and the
+    logreg baseline fitted in closed form.
 
     Other families append theirs here (a pretrained probe, say): one entry each, no other change needed.
     """
-    names = list(dict.fromkeys([resolved.model.name, "cnn"]))
+    other = SHORT_MODEL if resolved.model.name == LONG_MODEL else LONG_MODEL
+    names = list(dict.fromkeys([resolved.model.name, other]))
     # The logreg is metrics.json's baseline made a model: statistics of the front-end, per-band standardised
     # (a standardised logistic regression is blind to that affine map, not to what instance norm removes).
     logreg = Candidate("logreg", "logreg", closed_form=True, settings=(("features.normalize", "dataset"),))

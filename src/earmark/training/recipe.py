@@ -32,7 +32,8 @@ WINDOW_STEP_S = 0.25  # the window is rounded up to a multiple of this
 # whole 5-s windows; over its five folds (n = 400, 30 epochs) 1-s and 2-s windows scored alike, 0.713 and 0.705
 # (README). Longer windows also cost memory and time per example.
 WINDOW_BOUNDS_S = (0.5, 2.0)
-MODEL = "tcresnet-8"  # see auto_model
+SHORT_WINDOW_S = 1.5  # windows up to this: word-like clips, the temporal CNN; longer: the 2-D CNN (auto_model)
+SHORT_MODEL, LONG_MODEL = "tcresnet-8", "cnn"
 TARGET_STEPS = 2400  # optimiser steps a run aims at: small datasets get more epochs, large ones fewer
 EPOCH_BOUNDS = (30, 100)
 PATIENCE_FRACTION = 0.2  # early stopping after a fifth of the epochs without improvement...
@@ -73,17 +74,18 @@ def auto_window_s(facts: DatasetFacts) -> tuple[float, str]:
 
 
 def auto_model(window_s: float) -> tuple[str, str]:
-    """The model for windows of this length.
+    """The model for windows of this length (measurements in the README and benchmarks/recipes.py).
 
-    One model for every kind measured (benchmarks/recipes.py, README): tcresnet-8 was well above the logreg
-    baseline on short words (FSDD, espeak digits) and level with it on speaker gender (espeak); on 5-s
-    environmental sounds (ESC-10) it was near the baseline, above it on one split and below on another. The 2-D
-    `cnn` trains 10-20x slower per epoch on 2 CPU cores (85 s against 4.5 s an epoch on ESC-10) and was behind
-    it at an equal time budget on ESC-10, so it is an `--auto` candidate rather than the default.
+    Short windows (word-like clips): tcresnet-8, well above the logreg baseline on FSDD and the espeak digits and
+    the fastest per CPU-second there. Long windows: the 2-D `cnn`. On ESC-10 (5-s sounds) tcresnet-8 was below
+    the baseline over five folds (0.652 against 0.780), while `cnn` chosen by `--auto` on validation scored
+    0.838 and 0.825 on two held-out folds after 150 s of training each, where tcresnet-8 scored 0.725 and 0.650.
     """
-    return MODEL, (f"the temporal CNN for {window_s:g}-s windows: the best measured per CPU-second on short words "
-                   "and speaker gender; on long environmental sounds it is near the logreg baseline, which the "
-                   "baseline guard checks at the end (`--auto` also tries cnn and the baseline)")
+    if window_s <= SHORT_WINDOW_S:
+        return SHORT_MODEL, (f"windows of {window_s:g} s <= {SHORT_WINDOW_S:g} s (short, word-like clips): the "
+                             "temporal CNN, accurate and fastest on short clips")
+    return LONG_MODEL, (f"windows of {window_s:g} s > {SHORT_WINDOW_S:g} s (long clips): the 2-D CNN, which beat "
+                        "the temporal CNN on long environmental sounds (slower per epoch)")
 
 
 def auto_epochs(n_train: int, batch_size: int) -> tuple[int, str]:
