@@ -27,7 +27,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FSDD = ROOT.parent / "shared" / "data" / "fsdd"
-MODELS = {"tcresnet-8 (default)": [], "cnn (20 MFCC)": ["model.name=cnn", "features.kind=mfcc", "features.n_mfcc=20"]}
+MODELS = {"tcresnet-8 (default)": ["model.name=tcresnet-8"],
+          "cnn (20 MFCC)": ["model.name=cnn", "features.kind=mfcc", "features.n_mfcc=20"]}
 
 
 def precision_for(device: str) -> str:
@@ -55,11 +56,12 @@ def step_split(data: Path, overrides: list[str], device: str, steps: int) -> dic
     from earmark.config import load_train_config
     from earmark.data.dataset import PreparedData, TrainWindows
     from earmark.training.loop import fit_normalizer
+    from earmark.training.recipe import resolve_recipe
 
-    config = load_train_config(overrides=overrides)
     prepared = PreparedData.open(data)
     rows = prepared.split_rows("train")
-    window = round(config.data.window_s * prepared.sample_rate)
+    config, _ = resolve_recipe(load_train_config(overrides=overrides), rows, len(prepared.labels))  # as train does
+    window = round(config.data.resolved_window_s * prepared.sample_rate)
     model = build_model(config, prepared.labels, prepared.sample_rate)
     fit_normalizer(model, prepared, rows, window)
     model = model.to(device).train()

@@ -41,6 +41,8 @@ SCRIPTS = [
      "cost per backbone; export parity and latency per family", ["pretrained.py"]),
     ("gpu", "training on a GPU in bf16: clips/s and the share of step time waiting for data (CPU reference)",
      ["gpu.py"]),
+    ("recipes", "defaults from the data: new default, old default, --auto, logreg and the MFCC+SVM peer on FSDD, "
+     "ESC-10 and the espeak corpus (hours on 2 cores)", ["recipes.py"]),
 ]
 
 

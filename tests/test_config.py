@@ -50,7 +50,9 @@ def test_unknown_key_lists_valid_choices() -> None:
 def test_to_dict_is_plain() -> None:
     from earmark.models import DEFAULT_MODEL
 
-    assert to_dict(TrainConfig())["model"]["name"] == DEFAULT_MODEL == "tcresnet-8"
+    plain = to_dict(TrainConfig())
+    assert plain["model"]["name"] == plain["data"]["window_s"] == plain["trainer"]["epochs"] == "auto"  # from data
+    assert DEFAULT_MODEL == "tcresnet-8"  # what auto picks on the kinds of data measured
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle", "constant"])

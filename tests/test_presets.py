@@ -110,3 +110,17 @@ def test_vctk_speakers_sentence_groups_and_mic2_excluded(tmp_path: Path) -> None
     assert data.labels == ["p225", "p226"] and len(data.rows) == 16
     assert _no_group_crosses(data)
     assert (tmp_path / "out" / "rejected.csv").read_text().count("excluded by the preset") == 16
+
+
+def test_esc10_folders_folds_and_fixed_split(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    for i in range(20):  # "<NNN - Class name>/<fold>-<source id>-<take>.ogg", two takes per source
+        folder = "001 - Dog bark" if (i // 2) % 2 else "010 - Fire crackling"
+        path = root / folder / f"{1 + (i // 4) % 5}-{100 + i // 2}-{'AB'[i % 2]}.ogg"
+        write_tone(path, 200.0 + 150 * (i % 7), 0.3, 8000, RNG, subtype="VORBIS")
+    data = _prepare(root, tmp_path / "out", "esc10")
+    assert data.labels == ["Dog bark", "Fire crackling"] and len(data.rows) == 20
+    assert {row.fold for row in data.rows} == {1, 2, 3, 4, 5}
+    split_of = {1: "train", 2: "train", 3: "train", 4: "val", 5: "test"}  # the official folds, as the runs
+    assert all(row.split == split_of[row.fold] for row in data.rows)
+    assert all(row.group == row.path.split("/")[1].split("-")[1] for row in data.rows) and _no_group_crosses(data)

@@ -44,7 +44,7 @@ def test_sweep_trains_each_combination_and_seed_then_reuses_them(tone_prepared: 
 
 @pytest.mark.parametrize(("grid", "message"), [
     ("optim.lrr=0.1,0.2", "unknown key optim.lrr"),
-    ("trainer.epochs=2,two", "trainer.epochs: expected int, got 'two'"),
+    ("trainer.epochs=2,two", "trainer.epochs: expected int or 'auto', got 'two'"),
     ("model.name=cnn,nope", "model.name=nope: unknown model 'nope'"),
     ("optim.optimizer=adamw,lion", "optim.optimizer 'lion'"),
     ("trainer.seed=1,2", "use --seeds"),

@@ -18,7 +18,6 @@ from earmark.config import load_train_config
 from earmark.data.dataset import PreparedData
 from earmark.errors import EarmarkError
 from earmark.inference import Predictor
-from earmark.models import DEFAULT_MODEL
 from earmark.training.evaluate import evaluate_run
 from earmark.training.loop import train
 from earmark.training.outputs import choose_run_dir
@@ -82,7 +81,8 @@ def test_out_folder_of_other_things_gets_a_named_run(tone_prepared: Path, tmp_pa
     sets = [f"--set={item}" for item in FAST]
     assert main(["train", str(tone_prepared), "--out", str(runs), "--epochs", "1", *sets]) == 0
     (run,) = [path for path in runs.iterdir() if path.is_dir()]
-    assert re.fullmatch(rf"{DEFAULT_MODEL}-{re.escape(tone_prepared.name)}-\d{{8}}-\d{{6}}", run.name), run.name
+    # no --model: the model is chosen from the data once training starts, so the folder says auto
+    assert re.fullmatch(rf"auto-{re.escape(tone_prepared.name)}-\d{{8}}-\d{{6}}", run.name), run.name
     assert (run / "metrics.json").is_file() and f"new run folder: {run}" in capsys.readouterr().out
     with pytest.raises(EarmarkError, match=f"not a run directory.*e.g. {re.escape(str(run))}"):
         choose_run_dir(runs, "cnn", tone_prepared, resume=True)

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "the run goes into a new subfolder <model>-<data folder>-<YYYYmmdd-HHMMSS> (printed)")
     p.add_argument("--fold", type=int, default=None,
                    help="hold out fold K of the manifest as the test set (val carved from the other folds)")
+    p.add_argument("--auto", action="store_true",
+                   help="train a few candidates (the data-chosen model, a 2-D CNN, the logreg baseline), rank them "
+                   "on validation only and leave RUN as a run of the winner, with candidates.csv")
+    p.add_argument("--time-budget", type=float, default=None, metavar="S",
+                   help="seconds of training: split among the --auto candidates, or the limit of this run; "
+                   "training stops after the epoch that spends it")
     p.add_argument("--resume", action="store_true", help="continue from checkpoints/last.ckpt")
     p.set_defaults(handler=commands.train)
 
@@ -124,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default="val_accuracy", choices=("val_accuracy", "val_balanced_accuracy",
                                                                   "val_macro_f1"),
                    help="validation metric that ranks the combinations (mean over seeds; default val_accuracy)")
+    p.add_argument("--search", choices=("grid", "optuna"), default="grid",
+                   help="grid: every --grid combination (or --random N of them); optuna: --trials N trials of a "
+                   "TPE search with median pruning, resumable (the optuna extra)")
+    p.add_argument("--trials", type=int, default=None, metavar="N", help="optuna trials (default 20)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="S",
+                   help="optuna: start no trial after S seconds, and stop the running one there")
     p.set_defaults(handler=commands.sweep)
 
     p = sub.add_parser("predict", help="classify files of any format, rate, channels and length")

@@ -100,13 +100,31 @@ def train(args: argparse.Namespace) -> int:
     config = train_config(args)
     command = args.command_line
     holdout = ("fold", str(args.fold)) if args.fold is not None else None
-    run_dir = choose_run_dir(args.out, config.model.name, args.data, args.resume)
+    run_dir = choose_run_dir(args.out, "auto-search" if args.auto else config.model.name, args.data, args.resume)
     say = _rank_zero_print()
     if run_dir != args.out:
         say(f"new run folder: {run_dir}")
+    if args.auto:
+        return _train_auto(args, config, run_dir, holdout, say)
+    if args.time_budget is not None:
+        config.trainer.time_budget_s = args.time_budget
     metrics = train(args.data, run_dir, config, resume=args.resume, command=command, holdout=holdout, log=say)
     say(format_summary_table(metrics))
     say(f"run: {run_dir}  (report: {run_dir / 'report.html'})")
+    return 0
+
+
+def _train_auto(args: argparse.Namespace, config: TrainConfig, run_dir: Path, holdout: tuple[str, str] | None,
+                say: Callable[[str], None]) -> int:
+    """`train --auto`: the candidates, their table, then the winner's summary."""
+    from earmark.evaluation.report import format_summary_table
+    from earmark.training.auto import format_candidates_table, run_auto
+
+    metrics = run_auto(args.data, run_dir, config, args.time_budget, args.command_line, say, holdout)
+    say(format_candidates_table(metrics["candidates"]))
+    say(format_summary_table(metrics))
+    say(f"run: {run_dir}  (the winner, {metrics['auto']['winner']}; report: {run_dir / 'report.html'}, "
+        f"candidates.csv)")
     return 0
 
 
@@ -134,6 +152,10 @@ def sweep(args: argparse.Namespace) -> int:
     from earmark.training.sweep import format_sweep_table, parse_grid, parse_seeds, plan_sweep, run_sweep
 
     base = load_train_config(args.config, args.overrides, train_flags(args))
+    if args.search == "optuna":
+        return _sweep_optuna(args, base.trainer.seed)
+    if args.trials is not None or args.time_budget is not None:
+        raise EarmarkError("--trials and --time-budget belong to --search optuna")
     seeds = parse_seeds(args.seeds, base.trainer.seed)
     runs = plan_sweep(parse_grid(args.grid), seeds, PreparedData.open(args.data), args.random, args.config,
                       args.overrides, train_flags(args))
@@ -142,6 +164,21 @@ def sweep(args: argparse.Namespace) -> int:
     summary = run_sweep(args.data, args.out, runs, args.metric, args.command_line, log=say)
     say(format_sweep_table(summary))
     say(f"sweep: {args.out}  (sweep.csv, sweep.json, one run folder per combination and seed)")
+    return 0
+
+
+def _sweep_optuna(args: argparse.Namespace, seed: int) -> int:
+    """`sweep --search optuna`: the search, its table and where it is stored."""
+    from earmark.training.search import format_optuna_table, run_optuna
+    from earmark.training.sweep import parse_grid
+
+    if args.random is not None or args.seeds is not None:
+        raise EarmarkError("--random and --seeds belong to the grid search; optuna draws its own trials")
+    grid = parse_grid(args.grid) if args.grid else {}
+    summary = run_optuna(args.data, args.out, grid, args.trials, args.time_budget, args.metric, seed, args.config,
+                         args.overrides, train_flags(args), args.command_line, print)
+    print(format_optuna_table(summary))
+    print(f"sweep: {args.out}  (sweep.csv, sweep.json, optuna.db: run the same command again to continue)")
     return 0
 
 

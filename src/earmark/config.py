@@ -14,16 +14,27 @@ import yaml
 from earmark.errors import ConfigError
 
 T = TypeVar("T")
+AUTO = "auto"  # the one string a numeric key may hold: chosen from the data at the start of training (training/recipe)
 
 
 @dataclass
 class DataConfig:
     """How training and evaluation read the prepared clips."""
 
-    window_s: float = 1.0  # every example the model sees is this long; short clips are padded
-    eval_hop_s: float = 0.5  # hop between evaluation windows of a long clip
+    window_s: float | str = AUTO  # every example the model sees is this long; short clips are padded; auto: from data
+    eval_hop_s: float | str = AUTO  # hop between evaluation windows of a long clip; auto: half the window
     aggregate: str = "mean"  # windows → clip: mean | vote | max
     num_workers: int = 0  # the cache is memory-mapped: loading is cheap, workers rarely pay off on CPU
+
+    @property
+    def resolved_window_s(self) -> float:
+        """`window_s` in seconds, once resolved (training resolves `auto` before anything reads it)."""
+        return _resolved(self.window_s, "data.window_s")
+
+    @property
+    def resolved_hop_s(self) -> float:
+        """`eval_hop_s` in seconds, once resolved."""
+        return _resolved(self.eval_hop_s, "data.eval_hop_s")
 
 
 @dataclass
@@ -67,7 +78,7 @@ class AugmentConfig:
 class ModelConfig:
     """Which registered model and its options (see `earmark models`)."""
 
-    name: str = "tcresnet-8"  # the default model (models.registry.DEFAULT_MODEL reads it from here)
+    name: str = AUTO  # auto: chosen from the dataset (training/recipe.py); or any name of `earmark models`
     dropout: float = 0.2
     # transfer learning: a checkpoint or run directory whose weights are loaded where name and shape match
     init_from: str | None = None
@@ -97,7 +108,7 @@ class OptimConfig:
 class TrainerConfig:
     """Loop, device and reproducibility."""
 
-    epochs: int = 30
+    epochs: int | str = AUTO  # auto: follows the dataset size (training/recipe.py)
     batch_size: int = 32
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
@@ -105,9 +116,27 @@ class TrainerConfig:
     num_nodes: int = 1  # machines, when launched by torchrun or SLURM (see the README)
     precision: str = "auto"  # auto | 32 | bf16-mixed | 16-mixed
     monitor: str = "val_accuracy"
-    patience: int | None = None  # early stopping after this many epochs without improvement
+    patience: int | str | None = AUTO  # early stop after this many epochs without improvement; auto: from epochs
+    time_budget_s: float | None = None  # stop after the epoch that spends this many seconds of training
     threads: int | None = None  # torch intra-op threads; None: torch's default
     compile: bool = False  # torch.compile the network (on CPU this needs a C++ compiler)
+
+    @property
+    def resolved_epochs(self) -> int:
+        """`epochs` as a number, once resolved."""
+        return int(_resolved(self.epochs, "trainer.epochs"))
+
+    @property
+    def resolved_patience(self) -> int | None:
+        """`patience` as a number (None: no early stopping), once resolved."""
+        return None if self.patience is None else int(_resolved(self.patience, "trainer.patience"))
+
+
+def _resolved(value: float | str, key: str) -> float:
+    """A numeric key after resolution; reading `auto` before it is a bug, not a user error."""
+    if isinstance(value, str):
+        raise RuntimeError(f"{key} is still {value!r}: resolve the config first (earmark.training.recipe)")
+    return value
 
 
 @dataclass
@@ -147,7 +176,12 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        hint = next(a for a in args if a is not type(None))
+        numbers = [a for a in args if a in (int, float)]
+        if str in args and numbers and isinstance(value, str):  # a number or "auto"
+            if value != AUTO:
+                raise ConfigError(f"{where}: expected {numbers[0].__name__} or {AUTO!r}, got {value!r}")
+            return value
+        hint = numbers[0] if numbers else next(a for a in args if a is not type(None))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint in (int, str, bool, float) and (type(value) is not hint):

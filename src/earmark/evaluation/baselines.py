@@ -10,6 +10,7 @@ Both take a few seconds where the network takes minutes, so every run reports th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,40 @@ def fit_logreg(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int = 0) ->
     return w, bias.detach().numpy() - mean @ w
 
 
+@dataclass
+class BaselineScores:
+    """Probabilities `[N, K]` of every baseline on the clips of each split, with the clips' paths and labels."""
+
+    n_train: int
+    paths: dict[str, list[str]]
+    y_true: dict[str, np.ndarray]
+    probs: dict[str, dict[str, np.ndarray]]  # split → baseline name → probabilities
+
+
+def baseline_scores(frontend: nn.Module, train_data: PreparedData, train_rows: Sequence[ManifestRow],
+                    data: PreparedData, splits: Mapping[str, Sequence[ManifestRow]], labels: list[str],
+                    window_samples: int, seed: int = 0) -> BaselineScores | None:
+    """Fit both baselines on `train_rows` of `train_data`, score every non-empty split of `data` (clips whose
+    label the model does not know are left out); None without a training clip of a known label."""
+    index = {label: i for i, label in enumerate(labels)}
+    train = [row for row in train_rows if row.label in index]
+    if not train:
+        return None
+    y_train = np.array([index[row.label] for row in train])
+    prior = np.bincount(y_train, minlength=len(labels)) / len(y_train)
+    w, b = fit_logreg(pooled_features(frontend, train_data, train, window_samples), y_train, len(labels), seed)
+    scores = BaselineScores(len(train), {}, {}, {})
+    for split, rows in splits.items():
+        known = [row for row in rows if row.label in index]
+        if not known:
+            continue
+        scores.paths[split] = [row.path for row in known]
+        scores.y_true[split] = np.array([index[row.label] for row in known])
+        logits = pooled_features(frontend, data, known, window_samples) @ w + b
+        scores.probs[split] = {"majority": np.tile(prior, (len(known), 1)), "logreg": _softmax(logits)}
+    return scores
+
+
 def baseline_metrics(frontend: nn.Module, train_data: PreparedData, train_rows: Sequence[ManifestRow],
                      data: PreparedData, splits: Mapping[str, Sequence[ManifestRow]], labels: list[str],
                      window_samples: int, seed: int = 0) -> dict[str, Any]:
@@ -103,26 +138,19 @@ def baseline_metrics(frontend: nn.Module, train_data: PreparedData, train_rows: 
     accuracy, macro-F1 and their 95% intervals, computed exactly as the model's are (`compute_metrics`, same
     seed). Clips whose label the model does not know are left out.
     """
-    index = {label: i for i, label in enumerate(labels)}
-    train = [row for row in train_rows if row.label in index]
-    if not train:
-        return {}
-    y_train = np.array([index[row.label] for row in train])
-    prior = np.bincount(y_train, minlength=len(labels)) / len(y_train)
-    w, b = fit_logreg(pooled_features(frontend, train_data, train, window_samples), y_train, len(labels), seed)
+    scores = baseline_scores(frontend, train_data, train_rows, data, splits, labels, window_samples, seed)
+    return {} if scores is None else summarise_baselines(scores, labels, seed)
+
+
+def summarise_baselines(scores: BaselineScores, labels: list[str], seed: int = 0) -> dict[str, Any]:
+    """The metrics.json block of `baseline_metrics` from already computed scores."""
     result: dict[str, Any] = {name: {} for name in BASELINES}
-    for split, rows in splits.items():
-        known = [row for row in rows if row.label in index]
-        if not known:
-            continue
-        y_true = np.array([index[row.label] for row in known])
-        logits = pooled_features(frontend, data, known, window_samples) @ w + b
-        probs = {"majority": np.tile(prior, (len(known), 1)), "logreg": _softmax(logits)}
+    for split, probs in scores.probs.items():
         for name in BASELINES:
-            block = compute_metrics(y_true, probs[name], labels, seed=seed)
+            block = compute_metrics(scores.y_true[split], probs[name], labels, seed=seed)
             result[name][split] = {key: block[key] for key in _HEADLINE}
-    result["protocol"] = (f"fitted on the train split ({len(train)} clips), scored on the same clips as the model; "
-                          "logreg: per-band mean and std of the run's features, L2 logistic regression")
+    result["protocol"] = (f"fitted on the train split ({scores.n_train} clips), scored on the same clips as the "
+                          "model; logreg: per-band mean and std of the run's features, L2 logistic regression")
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from earmark.evaluation.guard import guard_lines
 from earmark.evaluation.sections import BASELINE_NAMES
 from earmark.evaluation.text import fmt, headline_split, pairs, with_ci
 
@@ -23,6 +24,7 @@ def render_model_card(metrics: Mapping[str, Any], blocks: Mapping[str, Mapping[s
     labels = [str(label) for label in metrics.get("labels", [])]
     report = _mapping(context.get("data_report"))
     lines = [f"# Model card: {metrics.get('model', 'model')} — {len(labels)}-class audio classifier", ""]
+    lines += [*(f"> **{line}**" for line in guard_lines(metrics)), ""] if guard_lines(metrics) else []
     lines += _intended_use(labels, context)
     lines += _backbone(context)
     lines += _data_and_protocol(report, context)

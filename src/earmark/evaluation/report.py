@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from earmark.evaluation.guard import guard_lines
 from earmark.evaluation.model_card import render_model_card
 from earmark.evaluation.plots import plot_confusion, plot_curves
-from earmark.evaluation.sections import baselines_table, dataset_section, misclassified_section
+from earmark.evaluation.sections import baselines_table, candidates_section, dataset_section, misclassified_section
 from earmark.evaluation.text import esc, fmt, headline_split, with_ci
 from earmark.fileio import make_dir, write_text_atomic
 
@@ -128,7 +129,7 @@ def format_summary_table(metrics: Mapping[str, Any]) -> str:
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join([*lines, *guard_lines(metrics)])
 
 
 def _per_class_csv(blocks: Mapping[str, Mapping[str, Any]]) -> str:
@@ -186,6 +187,7 @@ def _render_html(
         wrong = int(confusion.sum() - np.trace(confusion))
     sections = [
         _summary_section(metrics, blocks, context),
+        candidates_section(metrics),
         dataset_section(context),
         _config_section(context),
         _image_section("curves", "Training curves", images.get("curves"), "loss and accuracy per epoch"),
@@ -202,9 +204,18 @@ def _render_html(
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{esc(title)}</title>\n'
         f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{esc(title)}</h1>\n"
+        + _guard_block(metrics)
         + "\n".join(sections)
         + "\n</body>\n</html>\n"
     )
+
+
+def _guard_block(metrics: Mapping[str, Any]) -> str:
+    """The baseline guard's warning, first on the page, when it fired."""
+    lines = guard_lines(metrics)
+    if not lines:
+        return ""
+    return '<div id="baseline-guard">' + "".join(f'<p class="warn">{esc(line)}</p>' for line in lines) + "</div>\n"
 
 
 def _summary_section(

@@ -36,6 +36,27 @@ def baselines_table(metrics: Mapping[str, Any], blocks: Mapping[str, Mapping[str
     )
 
 
+def candidates_section(metrics: Mapping[str, Any]) -> str:
+    """The `--auto` candidates, best first: validation (which chose) beside test (never used to choose)."""
+    table = metrics.get("candidates")
+    if not isinstance(table, Sequence) or not table:
+        return ""
+    body = "".join(
+        f"<tr><td class=num>{esc(row.get('rank'))}</td><td>{esc(row.get('candidate'))}"
+        f"{' (chosen)' if row.get('chosen') else ''}</td><td class=num>{fmt(row.get('val_accuracy'))}</td>"
+        f"<td class=num>{fmt(row.get('val_macro_f1'))}</td><td class=num>{fmt(row.get('test_accuracy'))}</td>"
+        f"<td class=num>{fmt(row.get('test_macro_f1'))}</td><td class=num>{fmt(row.get('seconds_train'), 1)}</td>"
+        f"<td class=num>{esc(row.get('epochs'))}</td></tr>"
+        for row in table if isinstance(row, Mapping)
+    )
+    return (
+        '<section id="candidates">\n<h2>Candidates (--auto)</h2>\n<p>Ranked on validation accuracy only (then '
+        "validation macro-F1); test is shown for the record and was never used to choose.</p>\n"
+        "<table><tr><th>rank</th><th>candidate</th><th>val accuracy</th><th>val macro-F1</th><th>test accuracy</th>"
+        f"<th>test macro-F1</th><th>train s</th><th>epochs</th></tr>{body}</table>\n</section>"
+    )
+
+
 def dataset_section(context: Mapping[str, Any]) -> str:
     """Where the clips came from, how many of each class went to each split, and the leakage check."""
     report = context.get("data_report")

@@ -43,7 +43,7 @@ class ModelInfo:
 
     @classmethod
     def of_checkpoint(cls, loaded: LoadedModel) -> ModelInfo:
-        hop = max(1, round(loaded.config.data.eval_hop_s * loaded.sample_rate))
+        hop = max(1, round(loaded.config.data.resolved_hop_s * loaded.sample_rate))
         return cls(list(loaded.labels), loaded.sample_rate, loaded.window_samples, hop, loaded.config.data.aggregate,
                    loaded.config.model.name, str(loaded.state.get("earmark_version", __version__)))
 

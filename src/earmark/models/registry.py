@@ -8,11 +8,10 @@ from typing import Any
 
 from torch import nn
 
-from earmark.config import ModelConfig
 from earmark.errors import ConfigError
 from earmark.models import baselines, bcresnet, cnn, mlp, recurrent, tcresnet, transformer, vgg
 
-DEFAULT_MODEL = ModelConfig.name  # tcresnet-8: best accuracy per CPU-second on FSDD (benchmarks/models.py)
+DEFAULT_MODEL = "tcresnet-8"  # best accuracy per CPU-second on FSDD (benchmarks/models.py); auto's short-clip model
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from earmark.data.dataset import PreparedData
 from earmark.fileio import remove_stale_temporaries, write_csv_atomic, write_json_atomic
 from earmark.training.engine import is_rank_zero
 from earmark.training.folds import fold_keys
-from earmark.training.loop import train
+from earmark.training.loop import EpochHook, train
 from earmark.training.outputs import RunFiles, finished_metrics, safe_name
 
 # two-sided 95% Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
@@ -47,10 +47,10 @@ def cross_validate(data_dir: Path, out: Path, config: TrainConfig, scheme: str |
 
 
 def train_in(data_dir: Path, run: Path, config: TrainConfig, command: str, log: Callable[[str], None],
-             holdout: tuple[str, str] | None = None) -> dict[str, Any]:
+             holdout: tuple[str, str] | None = None, on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Train one run of a series (cv, sweep) into `run`, resuming it if an earlier attempt was cut short."""
     return train(data_dir, run, config, resume=RunFiles(run).last.exists(), command=command,
-                 log=lambda line: log("      " + line), holdout=holdout)
+                 log=lambda line: log("      " + line), holdout=holdout, on_epoch=on_epoch)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -29,10 +29,12 @@ from earmark.training.folds import hold_out
 from earmark.training.optim import build_optimizer, build_scheduler
 from earmark.training.outputs import RunFiles, check_run_dir, finish_run, start_run
 from earmark.training.probe import CachedWindows
+from earmark.training.recipe import recipe_lines, resolve_recipe
 from earmark.training.scalars import ScalarLog
 from earmark.training.transfer import describe, freeze, freeze_note, parameter_groups, warm_start
 
 Log = Callable[[str], None]
+EpochHook = Callable[[dict[str, float]], None]  # called with each epoch's record (rank 0's numbers)
 
 
 @dataclass
@@ -62,10 +64,13 @@ class Setup:
 
 
 def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = False, command: str = "",
-          log: Log = print, holdout: tuple[str, str] | None = None) -> dict[str, Any]:
+          log: Log = print, holdout: tuple[str, str] | None = None,
+          on_epoch: EpochHook | None = None) -> dict[str, Any]:
     """Train on a prepared dataset into `run_dir`; returns the final metrics (also in metrics.json).
 
     `holdout` = (scheme, key) makes fold or group `key` the test set, with val carved from the rest.
+    `auto` keys of `config` are resolved from the training split first (training/recipe.py).
+    `on_epoch` sees every epoch's record (a search prunes a trial by raising from it).
     With several devices every rank returns rank 0's metrics; only rank 0 writes files or logs.
     """
     data = PreparedData.open(data_dir)
@@ -73,14 +78,17 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         data = hold_out(data, holdout[1], holdout[0], config.trainer.seed)
     rows = check_splits(data)
     saved = _saved_state(check_run_dir(run_dir, resume), resume)
+    config, recipe = resolve_recipe(config, rows["train"], len(data.labels), saved.get("config") if saved else None)
     seed_everything(config.trainer.seed)
     model, pretrained, notes = _build_model(config, data, rows["train"], saved)  # config errors stop here
+    notes = [*recipe_lines(recipe), *notes]
     fabric = make_fabric(config.trainer)  # DDP: every rank reruns the command up to here; nothing written yet
     threads = configure_threads(config.trainer.threads)  # after the launch, which sets DDP ranks' threads
     files = RunFiles(Path(fabric.broadcast(str(run_dir))))  # rank 0's folder, should ranks have named it apart
     log = log if fabric.is_global_zero else _silent
     if fabric.is_global_zero:
-        start_run(files.root, data_dir, data, config, command, holdout, threads, getattr(model, "provenance", None))
+        start_run(files.root, data_dir, data, config, command, holdout, threads, getattr(model, "provenance", None),
+                  recipe)
     fabric.barrier()
     weights, balance_note = class_weights(rows["train"], data.labels)
     sizes = f"train: {len(rows['train'])} clips, val: {len(rows['val'])}, test: {len(rows['test'])}"
@@ -88,7 +96,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
         log(line)
     setup = _set_up(fabric, model, pretrained, saved, data, rows, config, log)
     criterion = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=config.optim.label_smoothing)
-    _fit(fabric, files, setup, criterion, data, rows, config, log)
+    _fit(fabric, files, setup, criterion, data, rows, config, log, on_epoch)
     metrics = None
     if fabric.is_global_zero:
         best = load_checkpoint(files.best)
@@ -116,7 +124,7 @@ def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[Manif
     if isinstance(model, BackboneClassifier):
         model, pretrained, notes = _backbone_model(model, config, saved)
         if saved is None and isinstance(model, BackboneClassifier) and model.finetune:
-            fit_head_statistics(model, data, train_rows, round(config.data.window_s * data.sample_rate))
+            fit_head_statistics(model, data, train_rows, round(config.data.resolved_window_s * data.sample_rate))
         return model, pretrained, notes
     notes, pretrained, start = [], [], None
     if saved is not None:
@@ -127,7 +135,7 @@ def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[Manif
         pretrained = start.pretrained
         notes.append(describe(start, Path(config.model.init_from)))
     if saved is None and (start is None or not start.kept_statistics):
-        fit_normalizer(model, data, train_rows, round(config.data.window_s * data.sample_rate))
+        fit_normalizer(model, data, train_rows, round(config.data.resolved_window_s * data.sample_rate))
     frozen = freeze(model, config.model.freeze)
     if frozen:
         notes.append(freeze_note(frozen, model))
@@ -182,7 +190,7 @@ def _set_up(fabric: Any, model: Classifier, pretrained: list[str], saved: dict[s
         def score(net: torch.nn.Module) -> ClipScores:
             return score_embeddings(net, val, rows["val"], data.labels, config.data, batch, device)
     else:
-        dataset = TrainWindows(data, rows["train"], round(config.data.window_s * data.sample_rate),
+        dataset = TrainWindows(data, rows["train"], round(config.data.resolved_window_s * data.sample_rate),
                                shift=config.augment.time_shift)
 
         def score(net: torch.nn.Module) -> ClipScores:
@@ -191,7 +199,7 @@ def _set_up(fabric: Any, model: Classifier, pretrained: list[str], saved: dict[s
                         drop_last=len(dataset) > config.trainer.batch_size, num_workers=config.data.num_workers)
     loader = fabric.setup_dataloaders(loader)  # first, so the schedule counts this rank's steps
     optimizer = build_optimizer(parameter_groups(model, pretrained, config.optim), config.optim)
-    scheduler = build_scheduler(optimizer, config.optim, len(loader), config.trainer.epochs)
+    scheduler = build_scheduler(optimizer, config.optim, len(loader), config.trainer.resolved_epochs)
     state = _restore(saved, optimizer, scheduler, generator) if saved is not None else TrainState()
     if hasattr(loader, "_num_iter_calls"):  # Fabric numbers DistributedSampler epochs by this count: resume it
         loader._num_iter_calls = state.epoch
@@ -199,17 +207,19 @@ def _set_up(fabric: Any, model: Classifier, pretrained: list[str], saved: dict[s
 
 
 def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module, data: PreparedData,
-         rows: dict[str, list[ManifestRow]], config: TrainConfig, log: Log) -> None:
+         rows: dict[str, list[ManifestRow]], config: TrainConfig, log: Log, on_epoch: EpochHook | None = None
+         ) -> None:
     """The epoch loop; rank 0 writes checkpoints, history.csv and the TensorBoard scalars."""
     fabric_model, optimizer = fabric.setup(setup.trainee, setup.optimizer)
     if config.trainer.compile and isinstance(setup.model, AudioClassifier):
-        compile_network(setup.model, round(config.data.window_s * data.sample_rate), fabric.device)
+        compile_network(setup.model, round(config.data.resolved_window_s * data.sample_rate), fabric.device)
     criterion = criterion.to(fabric.device)
     scalars = ScalarLog(files.tensorboard, setup.state.epoch) if fabric.is_global_zero else None
     try:
-        for _ in range(setup.state.epoch, config.trainer.epochs):
+        for _ in range(setup.state.epoch, config.trainer.resolved_epochs):
             start = time.perf_counter()
-            progress = Progress(f"epoch {setup.state.epoch + 1}/{config.trainer.epochs}", len(setup.loader),
+            epochs = config.trainer.resolved_epochs
+            progress = Progress(f"epoch {setup.state.epoch + 1}/{epochs}", len(setup.loader),
                                 enabled=None if fabric.is_global_zero else False)
             loss, accuracy, clips = _train_epoch(fabric, fabric_model, setup.loader, optimizer, setup.scheduler,
                                                  criterion, config.optim.grad_clip, config.augment.mixup_alpha,
@@ -222,8 +232,14 @@ def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module,
                       "clips_per_s": clips / seconds}
             record = fabric.broadcast(record)  # every rank acts on rank 0's numbers: same best, same stop
             _end_epoch(fabric, files, setup, config, data, record, scalars, log)
+            if on_epoch is not None:
+                on_epoch(record)
             if _should_stop(setup.state, config):
                 log(f"early stop: no improvement of {config.trainer.monitor} for {config.trainer.patience} epochs")
+                break
+            if _budget_spent(setup.state, config):
+                log(f"time budget spent: {setup.state.seconds:.0f} s of trainer.time_budget_s="
+                    f"{config.trainer.time_budget_s:g} s; stopping after epoch {setup.state.epoch}")
                 break
     finally:
         if scalars is not None:
@@ -305,7 +321,7 @@ def _end_epoch(fabric: Any, files: RunFiles, setup: Setup, config: TrainConfig, 
     improved = score > state.best
     if improved:
         state.best, state.best_epoch = score, state.epoch
-    log(f"epoch {state.epoch:3d}/{config.trainer.epochs}  loss {record['train_loss']:.4f}  "
+    log(f"epoch {state.epoch:3d}/{config.trainer.resolved_epochs}  loss {record['train_loss']:.4f}  "
         f"acc {record['train_accuracy']:.3f}  val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.3f}"
         f"  {record['clips_per_s']:.0f} clips/s  {record['seconds']:.1f} s{'  *' if improved else ''}")
     if not fabric.is_global_zero:
@@ -335,5 +351,11 @@ def _restore(saved: dict[str, Any], optimizer: torch.optim.Optimizer, scheduler:
 
 def _should_stop(state: TrainState, config: TrainConfig) -> bool:
     """Early stopping: `patience` epochs since the best one."""
-    patience = config.trainer.patience
+    patience = config.trainer.resolved_patience
     return patience is not None and state.epoch - state.best_epoch >= patience
+
+
+def _budget_spent(state: TrainState, config: TrainConfig) -> bool:
+    """Whether the training seconds so far (resumed runs included) reached `trainer.time_budget_s`."""
+    budget = config.trainer.time_budget_s
+    return budget is not None and state.seconds >= budget

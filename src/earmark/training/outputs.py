@@ -92,7 +92,7 @@ def check_run_dir(run_dir: Path, resume: bool) -> RunFiles:
 
 def start_run(run_dir: Path, data_dir: Path, data: PreparedData, config: TrainConfig, command: str,
               holdout: tuple[str, str] | None = None, threads: dict[str, Any] | None = None,
-              backbone: dict[str, Any] | None = None) -> RunFiles:
+              backbone: dict[str, Any] | None = None, recipe: dict[str, Any] | None = None) -> RunFiles:
     """Create the run directory and record the resolved config and provenance (rank 0 only)."""
     files = RunFiles(run_dir)
     make_dir(run_dir / "checkpoints")
@@ -102,6 +102,7 @@ def start_run(run_dir: Path, data_dir: Path, data: PreparedData, config: TrainCo
         "command": command, "data": str(data_dir.resolve()), "manifest_sha256": _sha256(data_dir / "manifest.csv"),
         "labels": data.labels, "sample_rate": data.sample_rate, "config": to_dict(config),
         "holdout": list(holdout) if holdout else None, "threads": threads,
+        "recipe": recipe,  # what `auto` chose from the data, and why (training/recipe.py)
         **({"backbone": backbone} if backbone else {}),  # weights source, sha256, licence, resampling
         "versions": _versions(),
     })

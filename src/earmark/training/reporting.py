@@ -20,8 +20,9 @@ from earmark.classifier import AudioClassifier
 from earmark.config import FeatureConfig, dump_yaml
 from earmark.data.dataset import PreparedData
 from earmark.data.manifest import ManifestRow
-from earmark.evaluation.baselines import baseline_metrics
+from earmark.evaluation.baselines import BaselineScores, baseline_scores, summarise_baselines
 from earmark.evaluation.examples import misclassified_examples
+from earmark.evaluation.guard import GUARDED, baseline_guard
 from earmark.evaluation.metrics import compute_metrics
 from earmark.evaluation.report import build_predictions, write_reports
 from earmark.evaluation.runner import ClipScores, score_clips
@@ -62,6 +63,19 @@ def report_frontend(loaded: LoadedModel) -> torch.nn.Module:
     return FrontEnd(FeatureConfig(), loaded.sample_rate).eval()
 
 
+def _guard(scored: Scored, baselines: BaselineScores) -> dict[str, Any] | None:
+    """The baseline guard on the validation clips both scored (paired by clip path); None without val."""
+    if "val" not in scored.scores or "val" not in baselines.probs:
+        return None
+    scores = scored.scores["val"]
+    where = {path: i for i, path in enumerate(baselines.paths["val"])}
+    pairs = [(i, where[row.path]) for i, row in enumerate(scores.rows) if row.path in where and scores.y_true[i] >= 0]
+    if not pairs:
+        return None
+    mine, theirs = (list(index) for index in zip(*pairs))
+    return baseline_guard(scores.y_true[mine], scores.probs[mine], baselines.probs["val"][GUARDED][theirs])
+
+
 def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, splits: Mapping[str, list[ManifestRow]],
                        train: tuple[PreparedData, Sequence[ManifestRow]] | None, history: list[dict[str, Any]],
                        extra: Mapping[str, Any], context: Mapping[str, Any], model_card: bool) -> dict[str, Any]:
@@ -75,9 +89,12 @@ def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, split
     metrics: dict[str, Any] = {**scored.metrics, "labels": loaded.labels, "model": loaded.config.model.name, **extra}
     frontend, window = report_frontend(loaded), loaded.window_samples
     if train is not None and scored.metrics:
-        baselines = baseline_metrics(frontend, train[0], train[1], data, splits, loaded.labels, window, seed)
-        if baselines:
-            metrics["baselines"] = baselines
+        baselines = baseline_scores(frontend, train[0], train[1], data, splits, loaded.labels, window, seed)
+        if baselines is not None:
+            metrics["baselines"] = summarise_baselines(baselines, loaded.labels, seed)
+            guard = _guard(scored, baselines)
+            if guard is not None:
+                metrics["baseline_guard"] = guard
     split = headline_split(scored.scores)
     examples = []
     if split is not None:

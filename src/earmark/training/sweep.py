@@ -25,6 +25,7 @@ from earmark.training.cv import mean_std, train_in
 from earmark.training.engine import is_rank_zero
 from earmark.training.optim import build_optimizer, build_scheduler
 from earmark.training.outputs import finished_metrics, safe_name
+from earmark.training.recipe import resolve_recipe
 
 METRICS = ("val_accuracy", "val_balanced_accuracy", "val_macro_f1")
 
@@ -77,9 +78,10 @@ def plan_sweep(grid: dict[str, list[Any]], seeds: list[int], data: PreparedData,
 def _check_buildable(config: TrainConfig, data: PreparedData, combo: dict[str, Any]) -> None:
     """Build the model, optimiser and schedule once, so a bad name fails now rather than mid-sweep."""
     try:
+        config, _ = resolve_recipe(config, data.split_rows("train"), len(data.labels))  # as training will
         model = build_model(config, data.labels, data.sample_rate)
         optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], config.optim)
-        build_scheduler(optimizer, config.optim, 1, config.trainer.epochs)
+        build_scheduler(optimizer, config.optim, 1, config.trainer.resolved_epochs)
     except ConfigError as exc:
         where = ", ".join(f"{key}={value}" for key, value in combo.items())
         raise ConfigError(f"sweep combination {where}: {exc.args[0] if exc.args else exc}") from None

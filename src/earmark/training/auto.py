@@ -1,0 +1,172 @@
+"""`earmark train --auto`: train a few candidates, rank them on validation only, keep the winner as the run.
+
+Each candidate trains in RUN/candidates/<name>/ (a finished one is reused, an interrupted one resumes), so a
+killed `--auto` picks up where it stopped. The time budget is split evenly among the candidates the loop
+trains (the closed-form logreg takes seconds and is not counted); a candidate stops after the epoch that
+spends its share. The winner is the highest validation accuracy (then validation macro-F1, then the order of
+the list); test scores are shown beside, never used to choose. RUN then holds an ordinary run of the winner
+(config, checkpoints, reports) plus candidates.csv.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from earmark.checkpoint import load_checkpoint
+from earmark.config import TrainConfig, apply_overrides, from_dict, to_dict
+from earmark.data.dataset import PreparedData
+from earmark.errors import EarmarkError
+from earmark.fileio import write_csv_atomic
+from earmark.training.closed_form import fit_logreg_run
+from earmark.training.data_checks import check_splits
+from earmark.training.folds import hold_out
+from earmark.training.loop import train
+from earmark.training.outputs import RunFiles, finished_metrics, read_run_record, run_context, start_run
+from earmark.training.recipe import LONG_MODEL, SHORT_MODEL, resolve_recipe
+from earmark.training.reporting import write_model_report
+
+Log = Callable[[str], None]
+CANDIDATE_COLUMNS = ("rank", "candidate", "model", "val_accuracy", "val_macro_f1", "test_accuracy",
+                     "test_macro_f1", "seconds_train", "epochs", "chosen")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One entry of `--auto`: its folder name, the model it trains and how it is fitted."""
+
+    name: str
+    model: str
+    closed_form: bool = False  # fitted directly (the logreg baseline) instead of by the epoch loop
+    settings: tuple[tuple[str, Any], ...] = ()  # config keys this candidate sets on top of the user's config
+
+
+def default_candidates(resolved: TrainConfig) -> list[Candidate]:
+    """The data-chosen (or given) model, the 2-D CNN (the temporal CNN when the data chose the 2-D one), and the
+    logreg baseline fitted in closed form.
+
+    Other families append theirs here (a pretrained probe, say): one entry each, no other change needed.
+    """
+    other = SHORT_MODEL if resolved.model.name == LONG_MODEL else LONG_MODEL
+    names = list(dict.fromkeys([resolved.model.name, other]))
+    # The logreg is metrics.json's baseline made a model: statistics of the front-end, per-band standardised
+    # (a standardised logistic regression is blind to that affine map, not to what instance norm removes).
+    logreg = Candidate("logreg", "logreg", closed_form=True, settings=(("features.normalize", "dataset"),))
+    return [*(Candidate(name, name) for name in names), logreg]
+
+
+def run_auto(data_dir: Path, run_dir: Path, config: TrainConfig, time_budget_s: float | None = None,
+             command: str = "", log: Log = print, holdout: tuple[str, str] | None = None,
+             candidates: list[Candidate] | None = None) -> dict[str, Any]:
+    """Train every candidate, choose on validation, leave `run_dir` as the winner's run; returns its metrics."""
+    if finished_metrics(run_dir) is not None:
+        raise EarmarkError(f"{run_dir}: already holds a finished run; choose another --out")
+    if RunFiles(run_dir).last.exists() and not (run_dir / "candidates").is_dir():
+        raise EarmarkError(f"{run_dir}: already holds a run that is not an --auto run; choose another --out")
+    data = PreparedData.open(data_dir)
+    if holdout is not None:
+        data = hold_out(data, holdout[1], holdout[0], config.trainer.seed)
+    resolved, _ = resolve_recipe(config, check_splits(data)["train"], len(data.labels))
+    entries = candidates if candidates is not None else default_candidates(resolved)
+    trained = [c for c in entries if not c.closed_form]
+    share = time_budget_s / len(trained) if time_budget_s is not None and trained else None
+    log(f"auto: {len(entries)} candidates ({', '.join(c.name for c in entries)})"
+        + (f", {share:.0f} s of training each ({time_budget_s:g} s budget)" if share is not None else ""))
+    results = []
+    for number, candidate in enumerate(entries, start=1):
+        folder = run_dir / "candidates" / candidate.name
+        metrics = finished_metrics(folder)
+        log(f"[{number}/{len(entries)}] {candidate.name}{': finished earlier, reused' if metrics else f' → {folder}'}")
+        if metrics is None:
+            metrics = _train_candidate(data_dir, folder, config, candidate, share, command, log, holdout)
+        results.append(_row(candidate, metrics, folder))
+    table = rank_candidates(results)
+    winner = next(c for c in entries if c.name == table[0]["candidate"])
+    log(f"auto: chose {winner.name} (best validation accuracy {table[0]['val_accuracy']:.3f})")
+    return _adopt(data_dir, run_dir, run_dir / "candidates" / winner.name, data, table, command, holdout, log)
+
+
+def _train_candidate(data_dir: Path, folder: Path, config: TrainConfig, candidate: Candidate,
+                     share: float | None, command: str, log: Log, holdout: tuple[str, str] | None) -> dict[str, Any]:
+    """Train (or fit) one candidate into its folder, resuming an interrupted one."""
+    values = apply_overrides(to_dict(config), [f"{key}={value}" for key, value in candidate.settings])
+    config = from_dict(TrainConfig, values)
+    model = dataclasses.replace(config.model, name=candidate.model)
+    trainer = dataclasses.replace(config.trainer, time_budget_s=share if share is not None
+                                  else config.trainer.time_budget_s)
+    config = dataclasses.replace(config, model=model, trainer=trainer)
+
+    def indented(line: str) -> None:
+        log("      " + line)
+
+    if candidate.closed_form:
+        return fit_logreg_run(data_dir, folder, config, command, indented, holdout)
+    return train(data_dir, folder, config, resume=RunFiles(folder).last.exists(), command=command, log=indented,
+                 holdout=holdout)
+
+
+def _row(candidate: Candidate, metrics: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """One candidate's line of the table (epochs: rows of its history.csv; 0 for the closed-form fit)."""
+    val, test = metrics.get("val", {}), metrics.get("test", {})
+    history = folder / "history.csv"
+    epochs = max(0, len(history.read_text(encoding="utf-8").splitlines()) - 1) if history.is_file() else 0
+    return {"candidate": candidate.name, "model": metrics.get("model", candidate.model),
+            "val_accuracy": val.get("accuracy"), "val_macro_f1": val.get("macro_f1"),
+            "test_accuracy": test.get("accuracy"), "test_macro_f1": test.get("macro_f1"),
+            "seconds_train": metrics.get("seconds_train"), "epochs": epochs}
+
+
+def rank_candidates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Best first by validation accuracy, then validation macro-F1, then list order; ranks and `chosen` set."""
+    order = sorted(range(len(rows)), key=lambda i: (-(rows[i]["val_accuracy"] or 0.0),
+                                                   -(rows[i]["val_macro_f1"] or 0.0), i))
+    return [{"rank": rank, **rows[i], "chosen": rank == 1} for rank, i in enumerate(order, start=1)]
+
+
+def _adopt(data_dir: Path, run_dir: Path, source: Path, data: PreparedData, table: list[dict[str, Any]],
+           command: str, holdout: tuple[str, str] | None, log: Log) -> dict[str, Any]:
+    """Make `run_dir` an ordinary run of the winner in `source`: its config and checkpoints, fresh reports
+    (with the candidates' table) and candidates.csv."""
+    best = load_checkpoint(RunFiles(source).best)
+    record = read_run_record(source)  # the winner's own: what the data chose, its threads, its backbone
+    files = start_run(run_dir, data_dir, data, best.config, command, holdout, threads=record.get("threads"),
+                      backbone=record.get("backbone"), recipe=record.get("recipe"))
+    for name in ("best.ckpt", "last.ckpt"):
+        if (source / "checkpoints" / name).is_file():
+            shutil.copyfile(source / "checkpoints" / name, files.root / "checkpoints" / name)
+    if (source / "history.csv").is_file():
+        shutil.copyfile(source / "history.csv", files.root / "history.csv")
+    write_csv_atomic(files.root / "candidates.csv", CANDIDATE_COLUMNS,
+                     [[row[key] for key in CANDIDATE_COLUMNS] for row in table])
+    rows = check_splits(data)
+    history = list(best.state.get("history", []))
+    extra = {"seconds_train": table[0]["seconds_train"], "candidates": table,
+             "auto": {"winner": table[0]["candidate"], "ranked_on": "val accuracy, then val macro-F1",
+                      "seconds_train_all": round(sum(float(row["seconds_train"] or 0.0) for row in table), 2),
+                      "candidates_dir": str(run_dir / "candidates")}}
+    context = {"best_epoch": best.state.get("best_epoch"), **run_context(read_run_record(files.root))}
+    metrics = write_model_report(files.root, best, data, {"val": rows["val"], "test": rows["test"]},
+                                 (data, rows["train"]), history, extra, context, model_card=True)
+    log(f"run: the winner {table[0]['candidate']} → {files.root} (candidates.csv beside it)")
+    return metrics
+
+
+def format_candidates_table(table: list[dict[str, Any]]) -> str:
+    """The candidates, best first: validation (which chose) and test (for the record) side by side."""
+    width = max([len(str(row["candidate"])) for row in table] + [9])
+    lines = [f"rank  {'candidate':<{width}}  val acc  val F1  test acc  test F1  train s  epochs",
+             "(ranked on validation only; test is shown for the record)"]
+    for row in table:
+        lines.append(f"{row['rank']:<4}  {row['candidate']:<{width}}  {_num(row['val_accuracy']):>7}  "
+                     f"{_num(row['val_macro_f1']):>6}  {_num(row['test_accuracy']):>8}  "
+                     f"{_num(row['test_macro_f1']):>7}  {_num(row['seconds_train'], 1):>7}  {row['epochs']:>6}"
+                     + ("  <- chosen" if row["chosen"] else ""))
+    return "\n".join(lines)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "–" if value is None else f"{float(value):.{digits}f}"
