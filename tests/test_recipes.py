@@ -15,6 +15,7 @@ from earmark.config import TrainConfig, load_train_config
 from earmark.data.manifest import ManifestRow
 from earmark.errors import ConfigError
 from earmark.evaluation.guard import baseline_guard, mcnemar_p
+from earmark.training.auto import pretrained_candidates
 from earmark.training.recipe import is_unresolved, resolve_recipe
 
 QUICK = ["--set", "trainer.threads=1", "--set", "trainer.batch_size=16", "--set", "trainer.device=cpu"]
@@ -136,7 +137,9 @@ def test_auto_chooses_the_baseline_which_predicts_and_exports(loudness_prepared:
     assert metrics["auto"]["winner"] == "logreg" and metrics["model"] == "logreg"
     assert metrics["val"]["accuracy"] > 0.9 and not metrics["baseline_guard"]["fired"]
     table = (run / "candidates.csv").read_text().splitlines()
-    assert table[0].startswith("rank,candidate") and table[1].startswith("1,logreg,") and len(table) == 4
+    probe = [candidate.name for candidate in pretrained_candidates()]  # the GE2E probe where its wheel is installed
+    assert table[0].startswith("rank,candidate") and table[1].startswith("1,logreg,") and len(table) == 4 + len(probe)
+    assert {row.split(",")[1] for row in table[1:]} == {"tcresnet-8", "cnn", "logreg", *probe}
     assert 'id="candidates"' in (run / "report.html").read_text()
     source = loudness_prepared.parent / "source"
     assert main(["predict", str(run), str(source / "loud" / "src0.wav"), str(source / "quiet" / "src0.wav"),

@@ -56,7 +56,22 @@ def default_candidates(resolved: TrainConfig) -> list[Candidate]:
     # The logreg is metrics.json's baseline made a model: statistics of the front-end, per-band standardised
     # (a standardised logistic regression is blind to that affine map, not to what instance norm removes).
     logreg = Candidate("logreg", "logreg", closed_form=True, settings=(("features.normalize", "dataset"),))
-    return [*(Candidate(name, name) for name in names), logreg]
+    return [*(Candidate(name, name) for name in names), logreg, *pretrained_candidates()]
+
+
+def pretrained_candidates() -> list[Candidate]:
+    """The GE2E probe (frozen, embeddings cached, a head trained in seconds) where its weights are installed.
+
+    Last in the list, so that on a tie in validation scores the simpler candidates are kept.
+    """
+    from earmark.errors import ConfigError
+    from earmark.models.pretrained.ge2e import wheel_weights
+
+    try:
+        wheel_weights()
+    except ConfigError:  # the resemblyzer wheel is not installed: no probe candidate
+        return []
+    return [Candidate("ge2e-probe", "ge2e")]
 
 
 def run_auto(data_dir: Path, run_dir: Path, config: TrainConfig, time_budget_s: float | None = None,
