@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # the sibling benchmarks
 
+from benchmarks.features import best_of  # noqa: E402
 from earmark.models.pretrained import efficientat, panns  # noqa: E402
 from earmark.models.pretrained.base import Backbone, BackboneSpec  # noqa: E402
 
@@ -42,17 +43,6 @@ def load_average() -> str:
     """The 1/5/15-minute load averages (the machine is shared: say how busy it was)."""
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
-
-
-def best_time(call: Callable[[], Any], rounds: int) -> float:
-    """Best wall time of `rounds` calls, after one warm-up call."""
-    call()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def export_onnx(model: Backbone, folder: Path) -> Path:
@@ -107,7 +97,7 @@ def measure(name: str, threads: tuple[int, ...] = (1, 2), clip_s: float = 1.0, b
         for count in threads:
             torch.set_num_threads(count)
             with torch.inference_mode():
-                seconds = best_time(lambda: model(clips), rounds)
+                seconds = best_of(lambda: model(clips), rounds)
             row: dict[str, Any] = {"model": name, "threads": count, "params_m": params / 1e6,
                                    "dim": model.embedding_dim, "clips_per_s": batch / seconds}
             if path is not None:

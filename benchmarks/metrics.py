@@ -2,7 +2,7 @@
 
 `metrics.json` carries 95% intervals from 1000 bootstrap resamples for every split, so the bootstrap must stay
 cheap next to training (the contract: under 0.5 s for 3,000 clips, 10 classes, macro-F1). The reference is the
-same resampling loop calling `sklearn.metrics.f1_score`. Timed in this process, best of 3, threads stated.
+same resampling loop calling `sklearn.metrics.f1_score`. Timed in this process, best of 3 after a warm-up call.
 
     python benchmarks/metrics.py [--quick]
 """
@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
-from collections.abc import Callable
+import sys
+from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the sibling benchmarks
+
+from benchmarks.features import best_of
 from earmark.evaluation.metrics import bootstrap_ci, macro_f1
-
-
-def _best_of(repeats: int, work: Callable[[], object]) -> float:
-    """The shortest of `repeats` wall times of `work()`, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -46,9 +39,8 @@ def main() -> None:
             idx = draw.integers(0, n, n)
             f1_score(y_true[idx], y_pred[idx], average="macro", labels=np.arange(classes), zero_division=0)
 
-    bootstrap_ci(y_true[:10], y_pred[:10], macro_f1, n_boot=10)  # warm-up
-    ours = _best_of(3, lambda: bootstrap_ci(y_true, y_pred, macro_f1, n_boot=n_boot))
-    reference = _best_of(1 if args.quick else 3, sklearn_bootstrap)
+    ours = best_of(lambda: bootstrap_ci(y_true, y_pred, macro_f1, n_boot=n_boot), 3)
+    reference = best_of(sklearn_bootstrap, 1 if args.quick else 3)
     print(f"cores: {os.cpu_count()}; {n} clips, {classes} classes, {n_boot} resamples")
     print(f"earmark bootstrap macro-F1: {ours:.3f} s; scikit-learn f1_score loop: {reference:.3f} s; "
           f"ratio {reference / ours:.1f}x")
