@@ -38,7 +38,7 @@ demo: $(VENV)/.demo
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not gpu"
+	$(BIN)/python -m pytest -m "not gpu" -n auto
 
 # Every script in benchmarks/, peers included, into benchmarks/results.md (about 30 minutes on 2 cores).
 bench: $(VENV)/.bench

@@ -167,9 +167,11 @@ def cache_ratio(work: Path) -> None:
     from earmark.data.dataset import PreparedData
     from earmark.evaluation.runner import probe_embeddings
     from earmark.models.pretrained.classifier import build_backbone_classifier
+    from earmark.training.recipe import resolve_recipe
 
-    config = load_train_config(flags={"model.name": "ge2e"})
     data = PreparedData.open(work / "gender")
+    config, _ = resolve_recipe(load_train_config(flags={"model.name": "ge2e"}), data.split_rows("train"),
+                               len(data.labels))  # the window a training run would choose
     model = build_backbone_classifier(config.model, config.augment, data.sample_rate, len(data.labels)).eval()
     fresh = work / "gender-fresh"
     shutil.copytree(data.root, fresh, ignore=shutil.ignore_patterns("embeddings"))  # a cold cache

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from earmark.runtime import apply_thread_policy
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs one worker per core: one thread each, children too
+    os.environ.setdefault("EARMARK_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 apply_thread_policy()  # as the CLI does, before anything loads torch: OpenMP threads sleep at barriers
 
 import numpy as np  # noqa: E402
