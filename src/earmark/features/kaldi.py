@@ -13,24 +13,12 @@ import math
 import torch
 from torch import nn
 
+from earmark.features.filters import kaldi_mel_banks
+
 FRAME, HOP, N_FFT = 400, 160, 512  # at 16 kHz: 25 ms, 10 ms
 PREEMPHASIS = 0.97
 FLOOR = 1.192092955078125e-07  # float32 epsilon, Kaldi's log floor
 F_MIN = 20.0
-
-
-def kaldi_mel(hz: torch.Tensor) -> torch.Tensor:
-    return 1127.0 * torch.log1p(hz / 700.0)
-
-
-def kaldi_mel_filters(sample_rate: int, n_mels: int, n_fft: int = N_FFT, f_min: float = F_MIN) -> torch.Tensor:
-    """`[n_mels, n_fft // 2 + 1]` triangles, linear in Kaldi's mel scale, unnormalised."""
-    bins = kaldi_mel(torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64))
-    edges = torch.linspace(float(kaldi_mel(torch.tensor(f_min))), float(kaldi_mel(torch.tensor(sample_rate / 2))),
-                           n_mels + 2, dtype=torch.float64)
-    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising, falling = (bins - left) / (centre - left), (right - bins) / (right - centre)
-    return torch.clamp(torch.minimum(rising, falling), min=0.0)
 
 
 class KaldiFbank(nn.Module):
@@ -46,7 +34,8 @@ class KaldiFbank(nn.Module):
         self.n_fft = 1 << math.ceil(math.log2(self.frame))
         self.max_length, self.mean, self.std = max_length, mean, std
         self.register_buffer("window", torch.hann_window(self.frame, periodic=False), persistent=False)
-        self.register_buffer("mel", kaldi_mel_filters(sample_rate, n_mels, self.n_fft).float(), persistent=False)
+        banks = kaldi_mel_banks(sample_rate, self.n_fft, n_mels, F_MIN, sample_rate / 2)  # Nyquist weight 0
+        self.register_buffer("mel", banks.float(), persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         frames = waveform.unfold(-1, self.frame, self.hop)  # [B, T, frame]

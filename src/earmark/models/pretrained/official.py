@@ -7,7 +7,6 @@ globals that rebuild an array (and nothing that runs code) are allowed for those
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
 import warnings
@@ -20,13 +19,9 @@ import torch
 from torch import nn
 
 from earmark.errors import EarmarkError
+from earmark.models.pretrained.layout import layout_fingerprint
 
-
-def layout_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
-    """sha256 over the sorted `key<TAB>shape<TAB>dtype` lines of a state dict: equal layouts load strictly."""
-    lines = [f"{key}\t{','.join(map(str, state[key].shape))}\t{str(state[key].dtype).removeprefix('torch.')}"
-             for key in sorted(state)]
-    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+__all__ = ["layout_fingerprint", "load_strict", "read_official"]
 
 
 def _numpy_globals() -> list[Any]:
