@@ -24,7 +24,7 @@ from earmark.errors import EarmarkError
 from earmark.fileio import write_csv_atomic
 from earmark.training.closed_form import fit_logreg_run
 from earmark.training.data_checks import check_splits
-from earmark.training.folds import hold_out
+from earmark.training.folds import open_for_training
 from earmark.training.loop import train
 from earmark.training.outputs import RunFiles, finished_metrics, read_run_record, run_context, start_run
 from earmark.training.recipe import LONG_MODEL, SHORT_MODEL, resolve_recipe
@@ -82,9 +82,7 @@ def run_auto(data_dir: Path, run_dir: Path, config: TrainConfig, time_budget_s: 
         raise EarmarkError(f"{run_dir}: already holds a finished run; choose another --out")
     if RunFiles(run_dir).last.exists() and not (run_dir / "candidates").is_dir():
         raise EarmarkError(f"{run_dir}: already holds a run that is not an --auto run; choose another --out")
-    data = PreparedData.open(data_dir)
-    if holdout is not None:
-        data = hold_out(data, holdout[1], holdout[0], config.trainer.seed)
+    data = open_for_training(data_dir, holdout, config.trainer.seed)
     resolved, _ = resolve_recipe(config, check_splits(data)["train"], len(data.labels))
     entries = candidates if candidates is not None else default_candidates(resolved)
     trained = [c for c in entries if not c.closed_form]

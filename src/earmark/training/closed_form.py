@@ -33,7 +33,7 @@ from earmark.models.baselines import PooledLogReg
 from earmark.runtime import configure_threads
 from earmark.training.data_checks import check_splits
 from earmark.training.engine import seed_everything
-from earmark.training.folds import hold_out
+from earmark.training.folds import open_for_training
 from earmark.training.loop import fit_normalizer
 from earmark.training.outputs import RunFiles, check_run_dir, finish_run, start_run
 from earmark.training.recipe import recipe_lines, resolve_recipe
@@ -84,9 +84,7 @@ def set_logreg_weights(network: nn.Module, weight: np.ndarray, bias: np.ndarray)
 def fit_logreg_run(data_dir: Path, run_dir: Path, config: TrainConfig, command: str = "",
                    log: Callable[[str], None] = print, holdout: tuple[str, str] | None = None) -> dict[str, Any]:
     """Fit the logreg classifier on the train split into `run_dir`; returns metrics.json's contents."""
-    data = PreparedData.open(data_dir)
-    if holdout is not None:
-        data = hold_out(data, holdout[1], holdout[0], config.trainer.seed)
+    data = open_for_training(data_dir, holdout, config.trainer.seed)
     rows = check_splits(data)
     files = check_run_dir(run_dir, resume=False)
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, name=MODEL))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 from earmark.data.dataset import PreparedData
 from earmark.data.manifest import ManifestRow
@@ -27,6 +28,12 @@ def fold_keys(data: PreparedData, scheme: str) -> tuple[list[str], Callable[[Man
             raise DataError(f"{data.root}: leave-one-group-out needs at least 2 groups, found {len(groups)}")
         return groups, lambda row: row.group
     raise DataError(f"unknown fold scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+
+
+def open_for_training(data_dir: Path, holdout: tuple[str, str] | None, seed: int) -> PreparedData:
+    """The prepared dataset a run trains on: with `holdout` = (scheme, key), fold or group `key` as its test."""
+    data = PreparedData.open(data_dir)
+    return hold_out(data, holdout[1], holdout[0], seed) if holdout is not None else data
 
 
 def hold_out(data: PreparedData, key: str, scheme: str, seed: int) -> PreparedData:

@@ -25,7 +25,7 @@ from earmark.progress import Progress
 from earmark.runtime import configure_threads, describe_threads
 from earmark.training.data_checks import check_splits, class_weights
 from earmark.training.engine import compile_network, make_fabric, seed_everything
-from earmark.training.folds import hold_out
+from earmark.training.folds import open_for_training
 from earmark.training.optim import build_optimizer, build_scheduler
 from earmark.training.outputs import RunFiles, check_run_dir, finish_run, start_run
 from earmark.training.probe import CachedWindows
@@ -73,9 +73,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     `on_epoch` sees every epoch's record (a search prunes a trial by raising from it).
     With several devices every rank returns rank 0's metrics; only rank 0 writes files or logs.
     """
-    data = PreparedData.open(data_dir)
-    if holdout is not None:
-        data = hold_out(data, holdout[1], holdout[0], config.trainer.seed)
+    data = open_for_training(data_dir, holdout, config.trainer.seed)
     rows = check_splits(data)
     saved = _saved_state(check_run_dir(run_dir, resume), resume)
     config, recipe = resolve_recipe(config, rows["train"], len(data.labels), saved.get("config") if saved else None)
