@@ -33,6 +33,9 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="decoding processes (default: all cores)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     parser.add_argument("--strict", action="store_true", help="fail on any rejected file or leakage")
+    parser.add_argument("--corrections", type=Path, default=None, metavar="FILE",
+                        help="a corrections CSV (written by `earmark serve` as RUN/corrections.csv): relabel or "
+                        "exclude the clips it names; the source files are not modified")
 
 
 def _add_train_options(parser: argparse.ArgumentParser, out_help: str) -> None:
@@ -59,6 +62,8 @@ def _add_train_options(parser: argparse.ArgumentParser, out_help: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line interface."""
     from earmark import commands
+    from earmark.serve.command import add_arguments as serve_arguments
+    from earmark.serve.command import serve as serve_command
 
     parser = argparse.ArgumentParser(prog="earmark", description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"earmark {__version__}")
@@ -158,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="file to write (default: RUN/model.onnx, or RUN/model.torchscript.pt)")
     p.set_defaults(handler=commands.export)
+
+    p = sub.add_parser("serve", help="local web app: try a model on a file or the microphone, browse a run's "
+                       "mistakes, write label corrections")
+    serve_arguments(p)
+    p.set_defaults(handler=serve_command)
 
     p = sub.add_parser("models", help="list registered models with parameter counts")
     p.set_defaults(handler=commands.models)

@@ -42,7 +42,8 @@ def _source_options(args: argparse.Namespace) -> SourceOptions:
     from earmark.data.presets import source_options
 
     return source_options(args.preset, labels=args.labels, group=args.group, label_column=args.label_column,
-                          group_column=args.group_column, split=args.split, folds=args.folds)
+                          group_column=args.group_column, split=args.split, folds=args.folds,
+                          corrections=str(args.corrections.resolve()) if args.corrections else None)
 
 
 def _prepare_options(args: argparse.Namespace, source: SourceOptions) -> PrepareOptions:

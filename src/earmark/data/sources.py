@@ -32,6 +32,7 @@ class LabelSpec:
     label_map: tuple[tuple[str, str], ...] = ()  # code → name (RAVDESS emotion "05" → "angry")
     exclude: str | None = None  # regex over the relative path: listed as excluded, never used
     split_lists: tuple[tuple[str, str], ...] = ()  # (split, list file): files named there get that split
+    corrections: str | None = None  # a corrections CSV (earmark serve): clips to relabel or exclude
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ def scan(root: Path, spec: LabelSpec) -> tuple[list[Item], list[Skipped]]:
         skipped = [s if not excluded.search(s.source) else Skipped(s.source, "excluded by the preset") for s in skipped]
         skipped += [Skipped(item.path, "excluded by the preset") for item in items if excluded.search(item.path)]
         items = [item for item in items if not excluded.search(item.path)]
+    if spec.corrections:
+        from earmark.data.corrections import apply_corrections
+
+        items, skipped = apply_corrections(items, skipped, Path(spec.corrections))
     return sorted(items, key=lambda item: item.path), skipped
 
 

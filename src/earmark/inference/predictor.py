@@ -66,6 +66,10 @@ class Predictor:
         """Decode `path` (any format) as a stream, resample to the model's rate and classify it."""
         return self._classify(stream_mono(path, self.sample_rate, self.block_frames), str(path))
 
+    def predict_blocks(self, blocks: Iterable[np.ndarray], name: str) -> Prediction:
+        """Classify mono float32 blocks already at the model's rate (what `predict` streams from a file)."""
+        return self._classify(blocks, name)
+
     def predict_array(self, samples: np.ndarray, sample_rate: int, name: str = "<array>") -> Prediction:
         """Classify float samples `[N]` or `[C, N]` at `sample_rate` (held in memory)."""
         mono = to_mono(np.asarray(samples, dtype=np.float32))
