@@ -43,6 +43,8 @@ SCRIPTS = [
      ["gpu.py"]),
     ("recipes", "defaults from the data: new default, old default, --auto, logreg and the MFCC+SVM peer on FSDD, "
      "ESC-10 and the espeak corpus (hours on 2 cores)", ["recipes.py"]),
+    ("serve", "`earmark serve`: upload-to-answer latency (server, client, browser) and requests/s against an "
+     "in-process Predictor", ["serve.py"]),
 ]
 
 

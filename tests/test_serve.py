@@ -5,12 +5,14 @@ corrections round trip through `earmark prepare --corrections` is real."""
 from __future__ import annotations
 
 import csv
+import http.client
 import json
 import os
 import shutil
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +49,8 @@ def served(tone_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     run = copy_run(tone_run, root / "run")
     temp = root / "uploads"
     temp.mkdir()
-    app = create_app(load_models([run]), Limits(MAX_UPLOAD, MAX_DURATION_S), temp_root=temp)
+    models = load_models([run, run / "checkpoints" / "best.ckpt"])  # several models: the page offers each
+    app = create_app(models, Limits(MAX_UPLOAD, MAX_DURATION_S), temp_root=temp)
     with serving(app) as url:
         yield {"url": url, "run": run, "temp": temp, "root": root}
 
@@ -90,6 +93,12 @@ def test_answer_equals_earmark_predict(served: dict[str, Any], tmp_path: Path,
     assert answer["windows"] == expected["windows"]  # the same Predictor, the same numbers
     assert answer["duration_s"] == pytest.approx(1.3, abs=0.01)
     assert answer["spectrogram"].startswith("data:image/png;base64,")
+    status, listing = request(served["url"] + "api/models")
+    assert [(m["name"], m["kind"], m["has_run"]) for m in listing["models"]] == [("run", "run", True),
+                                                                                  ("best.ckpt", "checkpoint", False)]
+    status, same = request(f"{served['url']}api/models/1/predict?name=tone.wav", clip.read_bytes())
+    assert status == 200 and same["top_k"] == expected["top_k"]  # the run's best checkpoint is the same model
+    assert request(served["url"] + "api/models/1/run")[0] == 404  # a bare checkpoint has no run to look inside
 
 
 def test_hostile_requests_are_refused_and_change_nothing(served: dict[str, Any], tone_run: Path, tmp_path: Path,
@@ -104,6 +113,12 @@ def test_hostile_requests_are_refused_and_change_nothing(served: dict[str, Any],
     write_tone(clip, 300.0, 1.0, 16000, rng)
     status, answer = upload(url, big)
     assert status == 413 and answer["error"].startswith("big.wav: larger than the 0.38")
+    connection = http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=60)
+    connection.request("POST", "/api/models/0/predict?name=big.wav", body=iter([big.read_bytes()[:100_000]] * 8),
+                       encode_chunked=True)  # no Content-Length: refused while it streams in
+    response = connection.getresponse()
+    assert response.status == 413 and b"larger than the" in response.read()
+    connection.close()
     status, answer = upload(url, long)
     assert status == 413 and answer["error"] == ("long.flac: longer than the 6 s of audio this server accepts "
                                                  "(earmark serve --max-duration S); use `earmark predict` for it")
@@ -210,3 +225,20 @@ def test_serve_command_prints_the_url_and_warns_off_localhost(tone_run: Path) ->
             child.terminate()
             child.wait(timeout=30)
         assert "warning: listening on 127.0.0.2, not only this machine" in child.stderr.read()
+
+
+def test_spectrogram_of_a_long_file_is_bounded_and_in_the_right_band() -> None:
+    from earmark.serve.spectrogram import BANDS, MAX_COLUMNS, N_FFT, SpectrogramSketch, _band_edges
+
+    rate, seconds = 16000, 300.0
+    sketch = SpectrogramSketch(rate)
+    t = np.arange(int(seconds * rate)) / rate
+    wave = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    for block in np.array_split(wave, 80):  # streamed as the server does
+        sketch.push(block)
+    assert sketch.count <= MAX_COLUMNS and sketch.pool > 1
+    assert sketch.count * sketch.seconds_per_column == pytest.approx(seconds, rel=0.01)
+    power = np.concatenate(sketch.chunks)  # [T, BANDS]
+    band = int(np.searchsorted(_band_edges(rate), round(1000.0 / rate * N_FFT), side="right")) - 1
+    assert (power.argmax(axis=1) == band).all() and power.shape[1] == BANDS
+    assert sketch.png().startswith(b"\x89PNG")

@@ -27,6 +27,7 @@ from earmark.errors import EarmarkError
 from earmark.serve.models import Limits, ServedModel, TooLong, classify_file, display_name, upload_suffix
 from earmark.serve.runview import RunView, UnknownClip
 
+DRAIN_BYTES = 2**30  # the most of a refused upload read (and dropped) so that its sender hears why
 STATIC = {"page.js": "text/javascript", "page.css": "text/css"}
 SECURITY_HEADERS = {
     # Nothing from elsewhere: scripts and styles from this server, pictures and sound also from data:/blob: URLs.
@@ -126,19 +127,25 @@ def create_app(models: Sequence[ServedModel], limits: Limits | None = None, temp
 
 
 async def _receive(request: Request, path: Path, limits: Limits, name: str) -> None:
-    """Write the request body to `path`, refusing it as soon as it passes the size limit."""
+    """Write the request body to `path`; past the size limit, stop writing and refuse it.
+
+    The rest of a refused body is read and dropped (up to DRAIN_BYTES) before the answer goes out: a client
+    still sending would otherwise see a reset connection instead of the one-line reason.
+    """
     too_big = TooLong(f"{name}: larger than the {limits.max_upload_bytes / 2**20:g} MB this server accepts "
                       "(earmark serve --max-upload-mb N)")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limits.max_upload_bytes:
-        raise too_big
-    received = 0
+    received, refused = 0, declared.isdigit() and int(declared) > limits.max_upload_bytes
     with path.open("wb") as handle:
         async for chunk in request.stream():
             received += len(chunk)
-            if received > limits.max_upload_bytes:
-                raise too_big
-            handle.write(chunk)
+            refused = refused or received > limits.max_upload_bytes
+            if not refused:
+                handle.write(chunk)
+            elif received > limits.max_upload_bytes + DRAIN_BYTES:
+                break
+    if refused:
+        raise too_big
 
 
 def _asset(name: str) -> bytes:

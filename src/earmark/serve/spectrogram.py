@@ -14,6 +14,7 @@ N_FFT = 512
 HOP = 256
 BANDS = 96
 MAX_COLUMNS = 1600  # the picture's widest: a 10-minute file shows ~2.7 columns per second
+FRAMES_PER_COLUMN = 4  # at most, averaged into one column of a long file's picture
 
 
 class SpectrogramSketch:
@@ -24,32 +25,43 @@ class SpectrogramSketch:
         self.window = np.hanning(N_FFT).astype(np.float32)
         self.edges = _band_edges(sample_rate)
         self.pending = np.zeros(0, dtype=np.float32)  # samples not yet in a frame
-        self.columns: list[np.ndarray] = []  # [BANDS] power, each the mean of `pool` frames
-        self.partial: list[np.ndarray] = []  # frames of the column being filled
-        self.pool = 1
+        self.frames = np.zeros((0, BANDS))  # band powers of frames not yet in a column
+        self.chunks: list[np.ndarray] = []  # columns [n, BANDS], each the mean of `pool` frames
+        self.count = 0  # columns in `chunks`
+        self.pool = 1  # hops of HOP samples per column
+        self.stride = 1  # hops of HOP samples between computed frames: a coarse picture needs fewer FFTs
 
     def push(self, block: np.ndarray) -> None:
         """Add the next mono samples."""
         samples = np.concatenate([self.pending, block]) if self.pending.size else np.asarray(block, np.float32)
-        count = 0 if samples.size < N_FFT else 1 + (samples.size - N_FFT) // HOP
-        if count:
-            index = np.arange(N_FFT)[None, :] + HOP * np.arange(count)[:, None]
-            power = np.abs(np.fft.rfft(samples[index] * self.window, axis=1)) ** 2  # [count, N_FFT/2+1]
-            for frame in np.add.reduceat(power, self.edges, axis=1):
-                self._add(frame)
-        self.pending = samples[count * HOP :].copy()
-
-    def _add(self, frame: np.ndarray) -> None:
-        self.partial.append(frame)
-        if len(self.partial) < self.pool:
+        hop = HOP * self.stride
+        count = 0 if samples.size < N_FFT else 1 + (samples.size - N_FFT) // hop
+        self.pending = samples[count * hop :].copy()
+        if not count:
             return
-        self.columns.append(np.mean(self.partial, axis=0))
-        self.partial = []
-        if len(self.columns) > self.max_columns:  # halve the time resolution: memory stays bounded
-            pairs = len(self.columns) // 2
-            merged = [(self.columns[2 * i] + self.columns[2 * i + 1]) / 2 for i in range(pairs)]
-            self.columns = merged + self.columns[2 * pairs :]
-            self.pool *= 2
+        index = np.arange(N_FFT)[None, :] + hop * np.arange(count)[:, None]
+        power = np.abs(np.fft.rfft(samples[index] * self.window, axis=1)) ** 2  # [count, N_FFT/2+1]
+        frames = np.concatenate([self.frames, np.add.reduceat(power, self.edges, axis=1)])
+        per = self.pool // self.stride  # computed frames per column
+        whole = len(frames) // per * per
+        if whole:
+            self.chunks.append(frames[:whole].reshape(-1, per, BANDS).mean(axis=1))
+            self.count += whole // per
+        self.frames = frames[whole:]
+        if self.count > self.max_columns:
+            self._coarsen()
+
+    def _coarsen(self) -> None:
+        """Halve the time resolution (average columns in pairs) so memory stays bounded."""
+        columns = np.concatenate(self.chunks)
+        pairs = len(columns) // 2
+        self.chunks = [columns[: 2 * pairs].reshape(pairs, 2, BANDS).mean(axis=1)]
+        self.count = pairs
+        self.pool *= 2
+        self.stride = max(1, self.pool // FRAMES_PER_COLUMN)
+        leftover = columns[2 * pairs :]  # half a column at the new scale: back to frames (an approximate weight)
+        half = max(1, self.pool // self.stride // 2)
+        self.frames = np.concatenate([np.repeat(leftover, half, axis=0), self.frames])
 
     @property
     def seconds_per_column(self) -> float:
@@ -57,11 +69,9 @@ class SpectrogramSketch:
 
     def png(self) -> bytes:
         """The picture: low frequencies at the bottom, 60 dB of range below the loudest cell."""
-        columns = self.columns + ([np.mean(self.partial, axis=0)] if self.partial else [])
-        if not columns:
-            self.push(np.zeros(N_FFT, dtype=np.float32))
-            columns = self.columns
-        decibels = 10 * np.log10(np.maximum(np.stack(columns, axis=1), 1e-12))  # [BANDS, T]
+        columns = [*self.chunks, self.frames.mean(axis=0, keepdims=True)] if len(self.frames) else self.chunks
+        power = np.concatenate(columns) if columns else np.zeros((1, BANDS))
+        decibels = 10 * np.log10(np.maximum(power.T, 1e-12))  # [BANDS, T]
         return spectrogram_png(np.maximum(decibels, decibels.max() - 60.0))
 
 

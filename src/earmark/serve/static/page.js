@@ -53,7 +53,7 @@ async function getJson(url, options) {
 async function loadModels() {
   const answer = await getJson("/api/models");
   state.models = answer.models;
-  const limits = answer.limits;
+  const limits = state.limits = answer.limits;
   $("limits").textContent = `Limits: ${limits.max_upload_mb} MB per file, ${limits.max_duration_s} s of audio.`;
   const select = $("model");
   state.models.forEach((m) => select.append(new Option(`${m.name} (${m.kind})`, m.id)));
@@ -88,6 +88,13 @@ async function classify(blob, name) {
   status.textContent = `classifying ${name}…`;
   $("result").hidden = true;
   const started = performance.now();
+  const limit = state.limits.max_upload_mb;
+  if (blob.size > limit * 1048576) {  // the server would refuse it too: not worth sending
+    status.className = "error";
+    status.textContent = `${name}: larger than the ${limit} MB this server accepts (earmark serve --max-upload-mb N)`;
+    window.earmarkLastAnswer = {error: status.textContent};
+    return;
+  }
   try {
     const url = `/api/models/${state.model.id}/predict?name=${encodeURIComponent(name)}`;
     const answer = await getJson(url, {method: "POST", body: blob});
@@ -170,6 +177,7 @@ function setupTry() {
   });
   $("file").addEventListener("change", (event) => {
     const file = event.target.files[0];
+    event.target.value = "";  // so that choosing the same file again classifies it again
     if (file) classify(file, file.name);
   });
   const drop = $("drop");
