@@ -242,3 +242,16 @@ def test_spectrogram_of_a_long_file_is_bounded_and_in_the_right_band() -> None:
     band = int(np.searchsorted(_band_edges(rate), round(1000.0 / rate * N_FFT), side="right")) - 1
     assert (power.argmax(axis=1) == band).all() and power.shape[1] == BANDS
     assert sketch.png().startswith(b"\x89PNG")
+
+
+def test_a_run_whose_data_is_gone_still_shows_its_metrics(tone_run: Path, tmp_path: Path) -> None:
+    from earmark.serve.runview import RunView, UnknownClip
+
+    run = copy_run(tone_run, tmp_path / "run")
+    record = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**record, "data": str(tmp_path / "gone")}))
+    summary = RunView(run).summary()
+    assert summary["splits"]["test"]["n"] > 0 and "the run's clips cannot be played" in summary["data_error"]
+    assert all(clip["row"] is None for clip in summary["clips"])  # listed, not playable
+    with pytest.raises(UnknownClip, match="cannot be played"):
+        RunView(run).clip_wav(0)

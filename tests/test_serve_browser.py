@@ -53,7 +53,7 @@ def site(tone_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
 
     root = tmp_path_factory.mktemp("site")
     run = copy_run(tone_run, root / "run")
-    with serving(create_app(load_models([run]))) as url:
+    with serving(create_app(load_models([run, run / "checkpoints" / "best.ckpt"]))) as url:
         yield {"url": url, "run": run, "root": root}
 
 
@@ -69,8 +69,11 @@ def test_the_page_in_chromium(site: dict[str, Any], tmp_path: Path, capsys: pyte
 
     shots = Path(os.environ.get("EARMARK_SCREENSHOTS") or tmp_path)
     rng = np.random.default_rng(5)
-    wav, mp3, mic = tmp_path / "high tone.wav", tmp_path / "low.mp3", tmp_path / "mic.wav"
-    write_tone(wav, 2400.0, 2.6, 44100, rng, channels=2)
+    wav, mp3, mic = tmp_path / "low then high.wav", tmp_path / "low.mp3", tmp_path / "mic.wav"
+    low, high = tmp_path / "low.wav", tmp_path / "high.wav"
+    write_tone(low, 300.0, 1.5, 44100, rng, channels=2)
+    write_tone(high, 2400.0, 1.5, 44100, rng, channels=2)
+    sf.write(str(wav), np.concatenate([sf.read(str(low))[0], sf.read(str(high))[0]]), 44100, subtype="PCM_16")
     t = np.arange(int(1.4 * 22050)) / 22050
     sf.write(str(mp3), 0.5 * np.sin(2 * np.pi * 300.0 * t), 22050, format="MP3")
     write_tone(mic, 900.0, 4.0, 48000, rng)  # Chromium's fake microphone plays it (16-bit PCM WAV) in a loop
@@ -92,6 +95,14 @@ def test_the_page_in_chromium(site: dict[str, Any], tmp_path: Path, capsys: pyte
                 expected = cli_predict(site["run"], path, capsys)
                 assert page.inner_text("#result-label") == expected["label"]
                 assert answer["top_k"] == expected["top_k"] and answer["windows"] == expected["windows"]
+                runs = [w["label"] for i, w in enumerate(expected["windows"])
+                        if i == 0 or w["label"] != expected["windows"][i - 1]["label"]]
+                assert page.locator("#timeline button").all_inner_texts() == runs  # which label when
+                if path == wav:
+                    page.screenshot(path=str(shots / "serve-timeline.png"), full_page=True)
+            assert page.locator("#timeline button").count() == 1  # the MP3 is one tone
+            _drop(page, low)
+            assert wait_answer(page)["label"] == cli_predict(site["run"], low, capsys)["label"]
             page.evaluate(f"{ANSWER} = null")
             page.click("#record")
             page.wait_for_timeout(2000)
@@ -105,6 +116,8 @@ def test_the_page_in_chromium(site: dict[str, Any], tmp_path: Path, capsys: pyte
             page.screenshot(path=str(shots / "serve-try.png"), full_page=True)
             marked = _look_inside(page)
             page.screenshot(path=str(shots / "serve-inside.png"), full_page=True)
+            page.select_option("#model", "1")  # the bare checkpoint: something to try, no run to look inside
+            assert page.is_hidden("#tab-inside") and page.is_visible("#try")
         finally:
             browser.close()
     assert errors == []  # no script error, no refused resource (the page's CSP would log one)
@@ -133,3 +146,15 @@ def _look_inside(page: Any) -> str:
     page.wait_for_function("() => document.getElementById('mark-status').textContent.startsWith('saved')")
     assert page.inner_text("#corrections").count("relabel") == 1
     return path
+
+
+def _drop(page: Any, path: Path) -> None:
+    """Drop `path` on the page's drop zone, as a file dragged from the desktop."""
+    page.evaluate(f"{ANSWER} = null")
+    data = list(path.read_bytes())
+    transfer = page.evaluate_handle("""([bytes, name]) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(bytes)], name, {type: "audio/wav"}));
+        return transfer;
+    }""", [data, path.name])
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})

@@ -124,6 +124,8 @@ function showAnswer(answer, blob) {
   $("player").src = state.audioUrl;
   drawTimeline(answer.windows, answer.duration_s);
   $("spectrogram").src = answer.spectrogram;
+  $("spectrogram-scale").textContent = `0 to ${fmt(answer.duration_s, 2)} s left to right; 0 Hz at the bottom to ` +
+    `${state.model.sample_rate / 2} Hz at the top, mel-spaced; 60 dB of range`;
   $("result").hidden = false;
 }
 
