@@ -39,6 +39,7 @@ class RunView:
         self.corrections_path = self.run_dir / FILE_NAME
         self._data: Any = None
         self._data_error = ""
+        self._predictions_error = ""
         self._lock = threading.Lock()
         self.clips = self._read_predictions()
 
@@ -52,7 +53,11 @@ class RunView:
         if not path.is_file():
             return []
         with path.open(newline="", encoding="utf-8") as handle:
-            records = list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            if not {"split", "clip", "true", "predicted", "score", "top_k"} <= set(reader.fieldnames or ()):
+                self._predictions_error = f"{path}: not earmark's predictions.csv; run `earmark evaluate` again"
+                return []
+            records = list(reader)
         data = self.data()
         row_of = {row.path: i for i, row in enumerate(data.rows)} if data is not None else {}
         clips = []
@@ -88,7 +93,8 @@ class RunView:
                 "splits": splits, "baselines": self.metrics.get("baselines", {}),
                 "baseline_guard": self.metrics.get("baseline_guard"), "clips": self.clips,
                 "mistakes": mistakes[:MISTAKES_SHOWN], "corrections": self.corrections(),
-                "data_error": self._data_error, "corrections_file": str(self.corrections_path)}
+                "data_error": "; ".join(filter(None, (self._predictions_error, self._data_error))),
+                "corrections_file": str(self.corrections_path)}
 
     def _row(self, row: int) -> Any:
         data = self.data()
