@@ -140,6 +140,8 @@ def test_hostile_requests_are_refused_and_change_nothing(served: dict[str, Any],
     status, answer = request(f"{url}api/models/0/clips/0/mark", b"action=exclude",
                              {"Content-Type": "application/x-www-form-urlencoded"})  # a cross-site form post
     assert status == 400 and "JSON" in answer["error"]
+    status, answer = request(f"{url}api/models/0/clips/0/mark", b"{not json", {"Content-Type": "application/json"})
+    assert status == 400 and "expected a JSON object" in answer["error"]
     with ThreadPoolExecutor(20) as pool:
         answers = list(pool.map(lambda _: upload(url, clip), range(20)))
     assert all(status == 200 for status, _ in answers)
@@ -257,3 +259,23 @@ def test_a_run_whose_data_is_gone_still_shows_its_metrics(tone_run: Path, tmp_pa
         RunView(run).clip_wav(0)
     (run / "predictions.csv").write_text("clip,label\nx.wav,low\n")
     assert "not earmark's predictions.csv" in RunView(run).summary()["data_error"]
+
+
+def test_mistakes_come_most_confident_first_with_their_manifest_rows(tone_run: Path, tmp_path: Path) -> None:
+    from earmark.serve.runview import RunView
+
+    run = copy_run(tone_run, tmp_path / "run")
+    with (run / "predictions.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row, score in zip(rows[:2], ("0.7", "0.9")):  # two clips scored as another label, as a weaker model would
+        row["predicted"] = next(label for label in ("low", "mid") if label != row["true"])
+        row["score"] = score
+    with (run / "predictions.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    view = RunView(run)
+    mistakes = view.summary()["mistakes"]
+    assert [m["clip"] for m in mistakes] == [rows[1]["clip"], rows[0]["clip"]]
+    manifest = view.data().rows
+    assert all(manifest[m["row"]].path == m["clip"] for m in mistakes)  # addressed by manifest row

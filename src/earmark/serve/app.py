@@ -11,6 +11,7 @@ models. Everything heavy (decoding, the model) runs in worker threads, one predi
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -47,7 +48,6 @@ def create_app(models: Sequence[ServedModel], limits: Limits | None = None, temp
     """The ASGI app serving `models`. Uploads go to a private temporary folder under `temp_root` (the system's
     by default), removed when the answer is made; Host headers outside `allowed_hosts` are refused (a page
     elsewhere cannot reach this server through DNS rebinding)."""
-    limits = limits or Limits()
     app = FastAPI(title="earmark serve", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
 
@@ -62,17 +62,6 @@ def create_app(models: Sequence[ServedModel], limits: Limits | None = None, temp
         status = 404 if isinstance(exc, NotFound | UnknownClip) else 413 if isinstance(exc, TooLong) else 400
         return JSONResponse({"error": str(exc)}, status_code=status)
 
-    def model(model_id: int) -> ServedModel:
-        if not 0 <= model_id < len(models):
-            raise NotFound(f"no model {model_id} (this server has {len(models)})")
-        return models[model_id]
-
-    def run(model_id: int) -> RunView:
-        view = model(model_id).run
-        if view is None:
-            raise NotFound(f"model {model_id} is not a run folder: nothing to look inside")
-        return view
-
     @app.get("/", response_class=HTMLResponse)
     def page() -> HTMLResponse:
         return HTMLResponse(_asset("page.html"))
@@ -83,6 +72,20 @@ def create_app(models: Sequence[ServedModel], limits: Limits | None = None, temp
             raise NotFound(f"no file {name[:40]!r}")
         return Response(_asset(name), media_type=STATIC[name])
 
+    _add_try_routes(app, models, limits or Limits(), temp_root)
+    _add_run_routes(app, models)
+    return app
+
+
+def _model(models: Sequence[ServedModel], model_id: int) -> ServedModel:
+    if not 0 <= model_id < len(models):
+        raise NotFound(f"no model {model_id} (this server has {len(models)})")
+    return models[model_id]
+
+
+def _add_try_routes(app: FastAPI, models: Sequence[ServedModel], limits: Limits, temp_root: Path | None) -> None:
+    """The models on offer, and classifying an upload."""
+
     @app.get("/api/models")
     def list_models() -> dict[str, Any]:
         return {"models": [m.describe() for m in models], "limits": {
@@ -90,7 +93,7 @@ def create_app(models: Sequence[ServedModel], limits: Limits | None = None, temp
 
     @app.post("/api/models/{model_id}/predict")
     async def predict(model_id: int, request: Request, name: str = "upload") -> dict[str, Any]:
-        served, shown = model(model_id), display_name(name)
+        served, shown = _model(models, model_id), display_name(name)
         folder = Path(tempfile.mkdtemp(prefix="earmark-serve-", dir=temp_root))  # mode 0700: private
         try:
             path = folder / f"upload{upload_suffix(shown)}"
@@ -98,6 +101,16 @@ def create_app(models: Sequence[ServedModel], limits: Limits | None = None, temp
             return await run_in_threadpool(classify_file, served, path, shown, limits)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _add_run_routes(app: FastAPI, models: Sequence[ServedModel]) -> None:
+    """Looking inside a run: its summary, its clips by manifest row, and marking them."""
+
+    def run(model_id: int) -> RunView:
+        view = _model(models, model_id).run
+        if view is None:
+            raise NotFound(f"model {model_id} is not a run folder: nothing to look inside")
+        return view
 
     @app.get("/api/models/{model_id}/run")
     def run_summary(model_id: int) -> dict[str, Any]:
@@ -117,13 +130,14 @@ def create_app(models: Sequence[ServedModel], limits: Limits | None = None, temp
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             # JSON only: a form on another site cannot send it without the browser asking this server first
             raise EarmarkError("send the mark as JSON (Content-Type: application/json)")
-        body = await request.json() if await request.body() else {}
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            body = None
         if not isinstance(body, dict):
             raise EarmarkError('expected a JSON object {"action": ..., "label": ...}')
         action, label = str(body.get("action", "")), str(body.get("label", ""))
         return {"corrections": await run_in_threadpool(view.mark, row, action, label)}
-
-    return app
 
 
 async def _receive(request: Request, path: Path, limits: Limits, name: str) -> None:
