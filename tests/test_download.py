@@ -137,6 +137,8 @@ HOSTILE = {
     "tar device": (lambda: _tar(tarfile.CHRTYPE), "device"),
     "zip bomb": (lambda: _zip(("top/zeros.wav", bytes(8 << 20))), "zip bomb"),
     "absurd total": (lambda: _zip(("top/a.wav", os.urandom(300_000))), "more than the 0 MB"),
+    "two top folders": (lambda: _zip(("top/a.wav", tone(0)), ("other/b.wav", tone(1))), "expected one top folder"),
+    "not an archive": (lambda: b"<html>Not Found</html>\n" * 100, "not a readable zip or tar archive"),
 }
 
 

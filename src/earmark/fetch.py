@@ -79,7 +79,7 @@ def fetch(remote: Published, folder: Path, hint: str, timeout_s: float = 15.0, m
     """`folder/<filename>`, verified (downloaded from the URL or its mirrors when missing); `hint` ends every error."""
     folder = make_dir(folder)
     target = folder / remote.filename
-    with _locked(folder / f".{remote.filename}.lock"):
+    with locked(folder / f".{remote.filename}.lock"):
         if target.is_file():
             try:
                 return _store(target, target, _verify(target, remote, f"existing {target}"))
@@ -238,7 +238,7 @@ def _why(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path`, so that two processes never write the same .part."""
     with path.open("a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)

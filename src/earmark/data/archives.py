@@ -11,6 +11,7 @@ import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -36,20 +37,26 @@ class Member:
 def extract(archive: Path, target: Path, strip: int = 0, max_bytes: int | None = None) -> int:
     """Unpack `archive` (zip, tar, tar.gz) into `target`; returns the bytes written. Refuses hostile archives whole."""
     if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as handle:
-            members = [_zip_member(info, strip) for info in handle.infolist()]
-            _check_total(archive, target, [m for m in members if m is not None], max_bytes)
-            return _write(target, ((m, lambda m=m: handle.open(m.name)) for m in members if m is not None))
+        try:
+            with zipfile.ZipFile(archive) as handle:
+                members = [_zip_member(info, strip) for info in handle.infolist()]
+                _check_one_top(archive, handle.namelist(), strip)
+                _check_total(archive, target, [m for m in members if m is not None], max_bytes)
+                return _write(target, ((m, lambda m=m: handle.open(m.name)) for m in members if m is not None))
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise EarmarkError(f"{archive}: a damaged zip archive ({exc}); nothing was extracted") from None
     try:
         with tarfile.open(archive, "r:*") as handle:
             infos = handle.getmembers()
             members = [_tar_member(archive, info, strip) for info in infos]
+            _check_one_top(archive, [info.name for info in infos], strip)
             _check_total(archive, target, [m for m in members if m is not None], max_bytes)
             sources = {info.name: info for info in infos}
             return _write(target, ((m, lambda m=m: _tar_open(handle, sources[m.name])) for m in members
                                    if m is not None))
-    except tarfile.TarError as exc:
-        raise EarmarkError(f"{archive}: not a readable zip or tar archive ({exc})") from None
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        detail = str(exc).splitlines()[0].rstrip(":")  # tarfile lists every method it tried, one per line
+        raise EarmarkError(f"{archive}: not a readable zip or tar archive ({detail}); nothing was extracted") from None
 
 
 def _zip_member(info: zipfile.ZipInfo, strip: int) -> Member | None:
@@ -81,12 +88,27 @@ def _member(name: str, size: int, is_dir: bool, strip: int) -> Member | None:
     if ".." in parts:
         raise _hostile(name, "climbs out of the folder with '..'")
     if len(parts) <= strip:
+        if not is_dir:  # a file beside the one top folder that `strip` removes: the layout is not the expected one
+            raise EarmarkError(f"archive member {name!r} lies outside the archive's top folder; the archive is "
+                               "not laid out as this dataset's is, nothing was extracted")
         return None  # the archive's top folder itself
     return Member(name, parts[strip:], size, is_dir)
 
 
+def _check_one_top(archive: Path, names: list[str], strip: int) -> None:
+    """With `strip`, every member must sit under one top folder, or stripping would merge unrelated folders."""
+    parts = (tuple(p for p in PurePosixPath(name).parts if p != ".") for name in names)
+    tops = {found[:strip] for found in parts if found}  # a "./" entry of its own has no top
+    if strip and len(tops) > 1:
+        shown = ", ".join(sorted("/".join(top) for top in tops)[:3])
+        raise EarmarkError(f"{archive}: expected one top folder, found {len(tops)} ({shown}...); the archive is not "
+                           "laid out as this dataset's is, nothing was extracted")
+
+
 def _check_total(archive: Path, target: Path, members: list[Member], max_bytes: int | None) -> None:
     """Refuse an archive that declares more than its bound, or more than the disk has free."""
+    if not members:
+        raise EarmarkError(f"{archive}: holds no files; nothing was extracted")
     total = sum(m.size for m in members if not m.is_dir)
     if max_bytes is not None and total > max_bytes:
         raise EarmarkError(f"{archive}: declares {total / 1e6:.1f} MB of files, more than the {max_bytes / 1e6:.0f} "

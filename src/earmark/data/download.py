@@ -98,12 +98,12 @@ def _is_hex(text: str) -> bool:
 def describe(entry: DatasetEntry) -> list[str]:
     """The lines shown before a download starts: what it is, its licence, how to cite it, what is checked."""
     checks = ", ".join(f"{kind} {value}" for kind, value in (("size", entry.size), ("md5", entry.md5),
-                                                                ("sha256", entry.sha256)) if value) or "nothing"
+                                                                ("sha256", entry.sha256)) if value)
     return [f"{entry.title}: {entry.about}",
             f"  source:   {entry.url} (about {entry.download_mb:.0f} MB)",
             f"  licence:  {entry.licence}",
             f"  cite:     {entry.citation}",
-            f"  verified: {checks} ({entry.checksum})",
+            f"  verified: {checks} ({entry.checksum})" if checks else f"  verified: {entry.checksum}",
             f"  then:     earmark prepare DIR/{entry.name} PREPARED --preset {entry.preset}"]
 
 
@@ -122,13 +122,19 @@ def download(dataset: str | DatasetEntry, folder: Path, extract_archive: bool = 
     """DIR/NAME with the dataset verified and extracted (or, without extraction, the verified archive)."""
     entry = load_dataset(dataset) if isinstance(dataset, str) else dataset
     folder = make_dir(folder)
+    with fetching.locked(folder / f".{entry.name}.lock"):  # two runs never extract into one staging folder
+        return _download(entry, folder, extract_archive, timeout_s)
+
+
+def _download(entry: DatasetEntry, folder: Path, extract_archive: bool, timeout_s: float) -> Path:
+    """`download` under its lock."""
     dest = folder / entry.name
     if (dest / MARKER).is_file():
         return dest  # finished by an earlier run: nothing to do
     if extract_archive and dest.exists():
         raise EarmarkError(f"{dest}: exists but was not finished by `earmark download` (no {MARKER}); move it "
                            "away or remove it, then run again")
-    hint = f"or download {entry.url} by hand into {folder}/ and run again"
+    hint = f"download {entry.url} by hand into {folder}/ and run again to use it"
     archive = fetching.fetch(entry, folder, hint, timeout_s, entry.mirrors)
     if not extract_archive:
         return archive
