@@ -18,6 +18,8 @@ import pytest
 from earmark.cli import main
 from earmark.data.dataset import PreparedData
 from earmark.data.download import download, load_dataset
+from earmark.data.presets import source_options
+from earmark.data.sources import scan
 from tests.dataset_layouts import LAYOUTS, pack
 from tests.loopback import serve
 
@@ -81,3 +83,15 @@ def test_audio_mnist_speaker_folds(tmp_path: Path) -> None:
     folds_of = {row.group: row.fold for row in data.rows}
     assert len(folds_of) == 10 and Counter(folds_of.values()) == {0: 2, 1: 2, 2: 2, 3: 2, 4: 2}
     assert all(folds_of[row.group] == row.fold for row in data.rows)  # a speaker's clips share one fold
+
+
+def test_gtzan_lists_also_place_a_wav_copy_of_the_collection(tmp_path: Path) -> None:
+    for name in ("blues.00000", "blues.00012", "jazz.00041", "jazz.00033"):  # val, test, train, left out
+        genre = name.split(".")[0]
+        (tmp_path / "genres_original" / genre).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "genres_original" / genre / f"{name}.wav").write_bytes(b"")  # scan reads names only
+    items, skipped = scan(tmp_path, source_options("gtzan").spec)
+    assert {item.path.rsplit("/", 1)[1]: item.split for item in items} == {
+        "blues.00000.wav": "val", "blues.00012.wav": "test", "jazz.00041.wav": "train"}
+    assert [(s.source, s.reason) for s in skipped] == [
+        ("genres_original/jazz/jazz.00033.wav", "not in the preset's split lists")]

@@ -106,8 +106,9 @@ def refine(root: Path, items: list[Item], spec: LabelSpec) -> tuple[list[Item], 
 
 
 def _listed_split(split_of: dict[str, str], path: str) -> str | None:
-    """The split a list gives `path` or its tail (lists name paths from the dataset's own root: blues/x.au)."""
-    parts = path.split("/")
+    """The split a list gives `path` or its tail (lists name paths from the dataset's own root: blues/x.au),
+    extensions aside (GTZAN's lists name .au files; a WAV copy of it names them .wav)."""
+    parts = os.path.splitext(path)[0].split("/")
     return next((split_of[tail] for tail in ("/".join(parts[k:]) for k in range(len(parts))) if tail in split_of),
                 None)
 
@@ -120,7 +121,7 @@ def _read_split_lists(root: Path, lists: tuple[tuple[str, str], ...]) -> dict[st
             lines = (root / name).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise DataError(f"{root / name}: cannot read the {split} list ({exc.strerror})") from None
-        split_of.update({line.strip(): split for line in lines if line.strip()})
+        split_of.update({os.path.splitext(line.strip())[0]: split for line in lines if line.strip()})
     return split_of
 
 
