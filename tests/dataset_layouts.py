@@ -29,7 +29,7 @@ def tone(index: int, fmt: str = "WAV", seconds: float = 0.12) -> bytes:
 
 
 def fsdd() -> dict[str, bytes]:
-    top = "free-spoken-digit-dataset-1.0.10/"
+    top = "free-spoken-digit-dataset-26eb9aaf76e81b692f806f9140c2d2777410d7a1/"
     members = {top + "README.md": b"# Free Spoken Digit Dataset\n", top + "utils/fsdd.py": b"# helper\n",
                top + "pip_requirements.txt": b"numpy\n"}
     for i, (digit, speaker, take) in enumerate((d, s, t) for d in range(3) for s in ("george", "jackson")

@@ -174,7 +174,7 @@ def test_a_full_disk_while_extracting_removes_the_partial_copy_and_keeps_the_arc
     # A real refused write: the child's file-size limit (RLIMIT_FSIZE) makes the kernel fail the write of a member
     # larger than it with EFBIG, as a full disk fails it with ENOSPC; both take the same path in earmark.
     members = LAYOUTS["fsdd"][0]()
-    members["free-spoken-digit-dataset-1.0.10/recordings/9_theo_0.wav"] = tone(9, seconds=20.0)  # 320 kB
+    members["free-spoken-digit-dataset-26eb9aaf76e81b692f806f9140c2d2777410d7a1/recordings/9_theo_0.wav"] = tone(9, seconds=20.0)  # 320 kB
     archive = tmp_path / load_dataset("fsdd").filename
     archive.write_bytes(pack(members, "zip"))  # put there by hand: no checksum is published for FSDD, so it is taken
     limit = 200_000
