@@ -174,7 +174,8 @@ def test_a_full_disk_while_extracting_removes_the_partial_copy_and_keeps_the_arc
     # A real refused write: the child's file-size limit (RLIMIT_FSIZE) makes the kernel fail the write of a member
     # larger than it with EFBIG, as a full disk fails it with ENOSPC; both take the same path in earmark.
     members = LAYOUTS["fsdd"][0]()
-    members["free-spoken-digit-dataset-26eb9aaf76e81b692f806f9140c2d2777410d7a1/recordings/9_theo_0.wav"] = tone(9, seconds=20.0)  # 320 kB
+    top = next(iter(members)).split("/")[0]
+    members[f"{top}/recordings/9_theo_0.wav"] = tone(9, seconds=20.0)  # 320 kB
     archive = tmp_path / load_dataset("fsdd").filename
     archive.write_bytes(pack(members, "zip"))  # put there by hand: no checksum is published for FSDD, so it is taken
     limit = 200_000
@@ -197,3 +198,17 @@ def test_offline_refuses_before_any_request(tmp_path: Path, monkeypatch: pytest.
     with serve(data) as (url, behaviour), pytest.raises(EarmarkError, match="EARMARK_OFFLINE=1"):
         download(_entry("fsdd", url, data), tmp_path)
     assert behaviour.ranges == [] and _left(tmp_path) == []
+
+
+def test_the_command_credits_the_dataset_before_it_starts_and_says_what_is_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("EARMARK_OFFLINE", "1")  # the archive is put there by hand: nothing may be fetched
+    entry = load_dataset("audio-mnist")
+    (tmp_path / entry.filename).write_bytes(pack(LAYOUTS["audio-mnist"][0](), "zip"))
+    assert main(["download", "audio-mnist", str(tmp_path), "--no-extract"]) == 0
+    out = capsys.readouterr().out
+    assert out.index(f"licence:  {entry.licence}") < out.index("cite:") < out.index("verified archive (not extracted)")
+    assert _left(tmp_path) == [entry.filename, entry.filename + ".sha256"]
+    assert main(["download", "audio-mnist", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'audio-mnist'}: 42 files" in out and "--preset audio-mnist" in out.splitlines()[-1]
