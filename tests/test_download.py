@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -212,3 +213,15 @@ def test_the_command_credits_the_dataset_before_it_starts_and_says_what_is_next(
     assert main(["download", "audio-mnist", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"{tmp_path / 'audio-mnist'}: 42 files" in out and "--preset audio-mnist" in out.splitlines()[-1]
+
+
+def test_a_dead_source_falls_back_to_the_mirror(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/genres.tar.gz"
+    data = pack(LAYOUTS["speech-commands"][0](), "tar.gz")
+    with serve(data) as (mirror, behaviour):
+        entry = dataclasses.replace(_entry("speech-commands", dead, data), mirrors=(mirror,))
+        dest = download(entry, tmp_path, timeout_s=5.0)
+    assert len(behaviour.ranges) == 1 and (dest / "validation_list.txt").is_file()
+    assert len(list((dest / "yes").glob("*_nohash_*.wav"))) == 20  # "./yes/..." members land in DIR/NAME/yes
