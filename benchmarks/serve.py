@@ -127,6 +127,24 @@ def latency(url: str, files: dict[str, tuple[Path, int]]) -> list[list[str]]:
     return rows
 
 
+def picture_ms(path: Path, repeats: int) -> float:
+    """Median ms of the answer's spectrogram for `path` (already decoded), as the server makes it."""
+    from earmark.audio.stream import stream_mono
+    from earmark.serve.spectrogram import SpectrogramSketch
+
+    blocks = list(stream_mono(path, RATE))
+
+    def draw() -> float:
+        begin = time.perf_counter()
+        sketch = SpectrogramSketch(RATE)
+        for block in blocks:
+            sketch.push(block)
+        sketch.png()
+        return time.perf_counter() - begin
+
+    return 1000 * median_time(draw, repeats)
+
+
 def browser_latency(url: str, files: dict[str, tuple[Path, int]]) -> dict[str, float] | None:
     """Median seconds the page measures from choosing the file to the parsed answer, or None without a browser."""
     chromium = shutil.which("chromium")
@@ -208,6 +226,9 @@ def main() -> None:
             print(f"latency, median ms (ratio to the reference); the 1-s clip over {repeats} calls, the long file 3:")
             table(["file", "reference (in-process)", "server side", "client (Python, urllib)"],
                   latency(server.url, files))
+            print(f"of the server side's time above the reference on the 1-s clip, the answer's spectrogram (computed "
+                  f"and drawn as a PNG) takes {picture_ms(files['1-s clip'][0], repeats):.1f} ms; what the client sees "
+                  "beyond the server side is HTTP, the upload and JSON")
             seen = browser_latency(server.url, files)
             if seen is None:
                 print("as seen by the browser: not measured (needs Debian's chromium and playwright)")
