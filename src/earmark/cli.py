@@ -58,7 +58,7 @@ def _add_train_options(parser: argparse.ArgumentParser, out_help: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line interface."""
-    from earmark import commands
+    from earmark import commands, commands_robustness
 
     parser = argparse.ArgumentParser(prog="earmark", description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"earmark {__version__}")
@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="file to write (default: RUN/model.onnx, or RUN/model.torchscript.pt)")
     p.set_defaults(handler=commands.export)
+
+    commands_robustness.add_parser(sub)
 
     p = sub.add_parser("models", help="list registered models with parameter counts")
     p.set_defaults(handler=commands.models)

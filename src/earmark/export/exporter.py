@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from earmark.checkpoint import Classifier, load_checkpoint, resolve_checkpoint
 from earmark.classifier import AudioClassifier
@@ -110,7 +111,8 @@ def write_onnx(model: Classifier, path: Path, info: ModelInfo, example: torch.Te
     file. Returns whether length is dynamic."""
     import_optional("onnxscript", "to export ONNX (torch.onnx's exporter)")
     import_optional("onnx", "to export ONNX")
-    graph = ExportGraph(model.eval()).eval() if isinstance(model, AudioClassifier) else model.eval()
+    graph = with_temperature(ExportGraph(model.eval()) if isinstance(model, AudioClassifier) else model,
+                             info.temperature).eval()
     batch = torch.export.Dim("batch")
     shortest = model.frontend.n_fft if isinstance(model, AudioClassifier) else MIN_BACKBONE_SAMPLES
     samples = torch.export.Dim("samples", min=shortest)
@@ -139,12 +141,28 @@ def write_torchscript(model: Classifier, path: Path, info: ModelInfo, example: t
     """torch.jit.trace of the eval path; the ModelInfo rides along as an extra file in the archive."""
     try:
         with torch.no_grad(), _quiet():
-            traced = torch.jit.trace(model.eval(), (example,), check_trace=False)
+            traced = torch.jit.trace(with_temperature(model, info.temperature).eval(), (example,), check_trace=False)
     except (RuntimeError, TypeError, ValueError) as exc:
         raise ExportError(f"torch.jit.trace cannot trace model {info.model!r}: {str(exc).splitlines()[0][:200]}"
                           ) from None
     torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_EXTRA: json.dumps(info.to_metadata())})
     return isinstance(model, AudioClassifier) or model.backbone.dynamic_length  # a trace fixes GE2E's partials
+
+
+class Tempered(nn.Module):
+    """A model whose logits are divided by the temperature fitted on validation, inside the exported graph."""
+
+    def __init__(self, model: nn.Module, temperature: float) -> None:
+        super().__init__()
+        self.model, self.temperature = model, float(temperature)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self.model(waveform) / self.temperature
+
+
+def with_temperature(model: nn.Module, temperature: float) -> nn.Module:
+    """`model`, or `Tempered(model)` when it was calibrated (a temperature of 1 adds no node)."""
+    return model if temperature == 1.0 else Tempered(model, temperature)
 
 
 _WRITERS: dict[str, Callable[[Classifier, Path, ModelInfo, torch.Tensor], bool]] = {
