@@ -106,6 +106,8 @@ def _data_and_calibration(model: Path, data_dir: Path | None, coverage: float | 
             raise DataError(f"{model}: the run's own validation clips are needed to choose a threshold")
         return data, "none (no validation clips to fit one on)"
     fitted = calibrate_checkpoint(checkpoint, loaded, own, val, options, log) if own is not None else False
+    if fitted:
+        log(f"stored in {checkpoint}; the run's metrics.json predates it: `earmark evaluate {model}` scores with it")
     return data, "fitted now on the validation clips, stored in the checkpoint" if fitted else "none"
 
 
