@@ -107,7 +107,7 @@ def impulse_response(rate: int, rt60_s: float, rng: np.random.Generator) -> np.n
 def _reverb(clip: np.ndarray, rate: int, rng: np.random.Generator, scratch: Path, *, rt60_s: float) -> np.ndarray:
     """The clip in a synthetic room (`impulse_response`), cut to its length and brought back to its RMS level."""
     response = impulse_response(rate, rt60_s, rng)
-    size = clip.size + response.size - 1
+    size = 1 << (clip.size + response.size - 2).bit_length()  # a power of two: numpy's FFT is slow on odd sizes
     wet = np.fft.irfft(np.fft.rfft(clip, size) * np.fft.rfft(response, size), size)[: clip.size]
     level = math.sqrt(float(np.mean(np.square(clip, dtype=np.float64))) / max(float(np.mean(wet**2)), 1e-30))
     return (wet * level).astype(np.float32)
