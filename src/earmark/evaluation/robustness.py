@@ -14,7 +14,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,3 @@ def known_rows(data: PreparedData, rows: list[ManifestRow], labels: list[str]) -
         raise DataError(f"{data.root}: no clip of this split has a label the model knows")
     return [data.samples(row) for row in kept], np.array([index[row.label] for row in kept], dtype=np.int64)
 
-
-def with_threshold(scorer: Scorer, threshold: float | None) -> Scorer:
-    """The scorer with the rejection threshold stored in the model (the info is frozen)."""
-    return replace(scorer, info=replace(scorer.info, reject_threshold=threshold))
