@@ -36,7 +36,7 @@ class LoadedModel:
 
     @property
     def window_samples(self) -> int:
-        return round(self.config.data.resolved_window_s * self.sample_rate)
+        return self.config.data.window_samples(self.sample_rate)
 
     @property
     def calibration(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from earmark.export.graph import ExportGraph
 from earmark.export.parity import ParityReport, check_parity, parity_windows
 from earmark.fileio import FILE_MODE, cannot_write, make_dir, remove_stale_temporaries
 from earmark.inference.backends import (
+    FIXED_SAMPLES,
     TORCHSCRIPT_EXTRA,
     Backend,
     ModelInfo,
@@ -145,8 +146,10 @@ def write_torchscript(model: Classifier, path: Path, info: ModelInfo, example: t
     except (RuntimeError, TypeError, ValueError) as exc:
         raise ExportError(f"torch.jit.trace cannot trace model {info.model!r}: {str(exc).splitlines()[0][:200]}"
                           ) from None
-    torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_EXTRA: json.dumps(info.to_metadata())})
-    return isinstance(model, AudioClassifier) or model.backbone.dynamic_length  # a trace fixes GE2E's partials
+    dynamic = isinstance(model, AudioClassifier) or model.backbone.dynamic_length  # a trace fixes GE2E's partials
+    metadata = info.to_metadata() | ({} if dynamic else {FIXED_SAMPLES: str(example.shape[1])})
+    torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_EXTRA: json.dumps(metadata)})
+    return dynamic
 
 
 class Tempered(nn.Module):

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from earmark.checkpoint import LoadedModel
 
 TORCHSCRIPT_EXTRA = "earmark.json"  # the ModelInfo inside a TorchScript archive (`_extra_files`)
+FIXED_SAMPLES = "fixed_samples"  # in that ModelInfo when the trace takes one window length only (GE2E)
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,7 @@ class OnnxBackend:
         self.fixed_samples = samples_axis if isinstance(samples_axis, int) else None  # None: any length
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        if self.fixed_samples is not None and batch.shape[1] != self.fixed_samples:
-            raise EarmarkError(f"this ONNX export takes windows of exactly {self.fixed_samples} samples "
-                               f"(got {batch.shape[1]}); leave --window at the model's")
+        check_window_length(self.fixed_samples, batch.shape[1], "ONNX")
         return np.asarray(self.session.run(None, {self.input: np.ascontiguousarray(batch, dtype=np.float32)})[0])
 
     def span_logits(self, span: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
@@ -163,3 +162,10 @@ def __getattr__(name: str) -> Any:
 
         return getattr(torch_backends, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def check_window_length(fixed: int | None, got: int, what: str) -> None:
+    """An export traced for one window length refuses another (`--window`) in one line instead of failing inside."""
+    if fixed is not None and got != fixed:
+        raise EarmarkError(f"this {what} export takes windows of exactly {fixed} samples (got {got}); leave "
+                           "--window at the model's")
