@@ -51,6 +51,8 @@ SCRIPTS = [
      "ESC-10 and the espeak corpus (hours on 2 cores)", ["recipes.py"]),
     ("serve", "`earmark serve`: upload-to-answer latency (server, client, browser) and requests/s against an "
      "in-process Predictor", ["serve.py"]),
+    ("robustness", "the default model under noise, codecs, sample rates, gain, shift and reverb on FSDD and ESC-10; "
+     "ECE before and after temperature scaling; `robustness` against `evaluate` wall time", ["robustness.py"]),
 ]
 
 
@@ -120,8 +122,9 @@ def write_page(out: Path, head: list[str], summary: list[str], sections: list[st
 KEPT = "- kept from an earlier run: "  # the first line of a section this run did not measure
 
 
-def earlier_sections(out: Path) -> dict[str, tuple[str, list[str]]]:
-    """Each section of an existing page as (summary row, section lines), each marked with the run it came from."""
+def earlier_sections(out: Path) -> dict[str, tuple[str | None, list[str]]]:
+    """Each section of an existing page as (summary row, section lines), each marked with the run it came from;
+    a section written by hand (no summary row) is kept as it is, without a row: it names its own protocol."""
     if not out.is_file():
         return {}
     text = out.read_text()
@@ -130,12 +133,14 @@ def earlier_sections(out: Path) -> dict[str, tuple[str, list[str]]]:
                    if line.startswith("- Python ") and "commit " in line), "?")
     rows = {line.split("](#", 1)[0].removeprefix("| ["): line for line in text.splitlines()
             if line.startswith("| [")}
-    found: dict[str, tuple[str, list[str]]] = {}
+    found: dict[str, tuple[str | None, list[str]]] = {}
     for block in text.split("\n## ")[1:]:
         name, *body = block.rstrip("\n").split("\n")
         if name in rows:
             mark = [] if any(line.startswith(KEPT) for line in body) else ["", f"{KEPT}{when}, commit {commit}"]
             found[name] = (rows[name], [f"## {name}", *mark, *body, ""])
+        elif name in {script for script, _, _ in SCRIPTS}:
+            found[name] = (None, [f"## {name}", *body, ""])
     return found
 
 
@@ -160,7 +165,7 @@ def main() -> None:
                      "then, on the machine and commit that run's page named", ""]
     failed = False
     kept = earlier_sections(args.out) if args.only and not args.quick else {}
-    done: dict[str, tuple[str, list[str]]] = {}
+    done: dict[str, tuple[str | None, list[str]]] = {}
     for name, what, script in SCRIPTS:
         if name not in chosen:
             continue
@@ -172,7 +177,7 @@ def main() -> None:
                        f"{' --quick' if args.quick else ''}`, {seconds:.0f} s; protocol and references: the script's "
                        "docstring.", "", *as_markdown(output), ""])
         order = [done.get(n) or kept.get(n) for n, _, _ in SCRIPTS]
-        write_page(args.out, page, [row for row, _ in filter(None, order)],
+        write_page(args.out, page, [row for row, _ in filter(None, order) if row is not None],
                    [line for _, lines in filter(None, order) for line in lines])  # after every script
     print(f"wrote {args.out}")
     sys.exit(1 if failed else 0)

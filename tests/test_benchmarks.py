@@ -23,7 +23,8 @@ FSDD = ROOT.parent / "shared" / "data" / "fsdd"
                                             ("threads.py", "| beside a busy loop | earmark |"),
                                             ("pretrained.py", "| espeak gender | voice-disjoint 80/10/10 | ge2e |"),
                                             ("recipes.py", "| espeak digits | 2 folds by voice (cv) | --auto |"),
-                                            ("serve.py", "| earmark serve over HTTP | 4 |")])
+                                            ("serve.py", "| earmark serve over HTTP | 4 |"),
+                                            ("robustness.py", "| espeak digits | 50/25/25 by voice |")])
 def test_benchmark_quick_mode(script: str, needle: str) -> None:
     pytest.importorskip("librosa")
     if script in ("inference.py", "pretrained.py"):
@@ -82,9 +83,12 @@ def test_a_partial_run_keeps_the_other_sections_marked_with_their_run(tmp_path: 
     run_all.write_page(page, ["# earmark benchmarks", "", "- date: 2026-11-21 23:27 UTC",
                               "- Python 3.11.7, torch 2.13.0+cpu, commit 4accbc9", ""],
                        ["| [features](#features) | front-end | 11 | ok |", "| [peers](#peers) | peers | 99 | ok |"],
-                       ["## features", "", "- ratio 3.1", "", "## peers", "", "| a | b |", "|---|---|", ""])
+                       ["## features", "", "- ratio 3.1", "", "## peers", "", "| a | b |", "|---|---|", "",
+                        "## recipes", "", "measured by hand, protocol stated here", ""])
     kept = run_all.earlier_sections(page)
-    assert set(kept) == {"features", "peers"} and kept["peers"][0] == "| [peers](#peers) | peers | 99 | ok |"
+    assert set(kept) == {"features", "peers", "recipes"}
+    assert kept["peers"][0] == "| [peers](#peers) | peers | 99 | ok |"
+    assert kept["recipes"] == (None, ["## recipes", "", "measured by hand, protocol stated here", ""])
     body = kept["peers"][1]
     assert body[:3] == ["## peers", "", f"{run_all.KEPT}2026-11-21 23:27 UTC, commit 4accbc9"]
     assert "| a | b |" in body

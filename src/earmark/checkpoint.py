@@ -38,6 +38,23 @@ class LoadedModel:
     def window_samples(self) -> int:
         return self.config.data.window_samples(self.sample_rate)
 
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """What was fitted on validation after training (evaluation/calibrate.py): temperature, threshold."""
+        record = self.state.get("calibration")
+        return record if isinstance(record, dict) else {}
+
+    @property
+    def temperature(self) -> float:
+        """Every window's logits are divided by this before the softmax (1.0: not calibrated)."""
+        return float(self.calibration.get("temperature") or 1.0)
+
+    @property
+    def reject_threshold(self) -> float | None:
+        """Clip (and window) scores below this are answered `unknown`; None: always a label."""
+        value = self.calibration.get("reject_threshold")
+        return None if value is None else float(value)
+
 
 def build_model(config: TrainConfig, labels: list[str], sample_rate: int,
                 backbone: dict[str, Any] | None = None) -> Classifier:
@@ -57,6 +74,14 @@ def save_checkpoint(path: Path, model: torch.nn.Module, config: TrainConfig, lab
         state["backbone"] = model.provenance
     buffer = io.BytesIO()
     torch.save(state, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def store_in_checkpoint(path: Path, loaded: LoadedModel, **records: Any) -> None:
+    """Add plain-data `records` (e.g. calibration) to the checkpoint `loaded` came from, atomically, in place."""
+    loaded.state.update(records)
+    buffer = io.BytesIO()
+    torch.save(loaded.state, buffer)
     write_bytes_atomic(path, buffer.getvalue())
 
 

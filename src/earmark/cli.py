@@ -61,7 +61,7 @@ def _add_train_options(parser: argparse.ArgumentParser, out_help: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line interface."""
-    from earmark import commands, commands_download
+    from earmark import commands, commands_download, commands_robustness
     from earmark.serve.command import add_arguments as serve_arguments
     from earmark.serve.command import serve as serve_command
 
@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "mistakes, write label corrections")
     serve_arguments(p)
     p.set_defaults(handler=serve_command)
+
+    commands_robustness.add_parser(sub)
 
     p = sub.add_parser("models", help="list registered models with parameter counts")
     p.set_defaults(handler=commands.models)

@@ -136,6 +136,23 @@ class TrainerConfig:
         return None if self.patience is None else int(_resolved(self.patience, "trainer.patience"))
 
 
+@dataclass
+class CalibrationConfig:
+    """What is fitted on the validation clips at the end of training and stored with the model (and its exports)."""
+
+    temperature: bool = True  # fit a temperature so clip scores are calibrated (never changes a window's top-1)
+    reject_coverage: float | None = None  # answer `unknown` on the least confident (1 - this) share of clips
+    reject_precision: float | None = None  # or: the lowest threshold whose answered clips are this often right
+
+    def __post_init__(self) -> None:
+        for key in ("reject_coverage", "reject_precision"):
+            value = getattr(self, key)
+            if value is not None and not 0.0 < value <= 1.0:
+                raise ConfigError(f"calibration.{key}: expected a fraction in (0, 1], got {value!r}")
+        if self.reject_coverage is not None and self.reject_precision is not None:
+            raise ConfigError("calibration.reject_coverage and calibration.reject_precision: set one, not both")
+
+
 def _resolved(value: float | str, key: str) -> float:
     """A numeric key after resolution; reading `auto` before it is a bug, not a user error."""
     if isinstance(value, str):
@@ -153,6 +170,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
 
 def from_dict(cls: type[T], values: dict[str, Any], where: str = "") -> T:

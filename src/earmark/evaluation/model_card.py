@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from earmark.evaluation.guard import guard_lines
+from earmark.evaluation.robustness_report import calibration_lines
 from earmark.evaluation.sections import BASELINE_NAMES
 from earmark.evaluation.text import fmt, headline_split, pairs, with_ci
 
@@ -43,7 +44,9 @@ def _intended_use(labels: list[str], context: Mapping[str, Any]) -> list[str]:
         f"{context.get('sample_rate', '?')} Hz; scored in {fmt(context.get('window_s'), 2)}-s windows, "
         f"whose scores are aggregated per file by `{context.get('aggregate', 'mean')}`.",
         "It is a closed-set classifier: it answers one of these labels for any input, including audio of none "
-        "of these classes. Use it on recordings like those it was trained on (see below).", "",
+        "of these classes" + (", except that a score below its rejection threshold is answered `unknown`"
+                              if context.get("reject_threshold") is not None else "")
+        + ". Use it on recordings like those it was trained on (see below).", "",
     ]
 
 
@@ -96,7 +99,8 @@ def _results(metrics: Mapping[str, Any], blocks: Mapping[str, Mapping[str, Any]]
                   f"| {with_ci(blocks[split], 'macro_f1')} |"]
         lines += [f"| {name} | {with_ci(baselines[name][split])} | {with_ci(baselines[name][split], 'macro_f1')} |"
                   for name in BASELINE_NAMES if split in baselines.get(name, {})]
-    return [*lines, ""]
+    calibration = calibration_lines(metrics)
+    return [*lines, *(["", *(f"- {line}" for line in calibration)] if calibration else []), ""]
 
 
 def _limitations(labels: list[str], report: Mapping[str, Any], blocks: Mapping[str, Mapping[str, Any]],

@@ -15,6 +15,7 @@ import numpy as np
 from earmark.evaluation.guard import guard_lines
 from earmark.evaluation.model_card import render_model_card
 from earmark.evaluation.plots import plot_confusion, plot_curves
+from earmark.evaluation.robustness_report import calibration_html
 from earmark.evaluation.sections import baselines_table, candidates_section, dataset_section, misclassified_section
 from earmark.evaluation.text import esc, fmt, headline_split, with_ci
 from earmark.fileio import make_dir, write_text_atomic
@@ -200,6 +201,7 @@ def _render_html(
         ),
         _confused_pairs_section(blocks, labels, matrix_split),
         misclassified_section(examples, matrix_split, wrong),
+        calibration_html(metrics),
     ]
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{esc(title)}</title>\n'

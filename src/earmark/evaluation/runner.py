@@ -31,6 +31,8 @@ class ClipScores:
     probs: np.ndarray  # [C, K]
     y_true: np.ndarray  # [C]
     loss: float  # mean cross-entropy over windows with a known label
+    window_logits: np.ndarray | None = None  # [W, K] as the model gave them (before any temperature), if kept
+    window_clip: np.ndarray | None = None  # [W] index into `rows` of each window's clip, if kept
 
 
 def is_probe(model: torch.nn.Module) -> bool:
@@ -67,11 +69,15 @@ def score_clips(
     config: DataConfig,
     batch_size: int,
     device: torch.device | str = "cpu",
+    temperature: float = 1.0,
+    keep_windows: bool = False,
 ) -> ClipScores:
-    """Probabilities for each clip in `rows`: all windows scored, then aggregated per `config.aggregate`."""
+    """Probabilities for each clip in `rows`: all windows scored (logits divided by `temperature`), then
+    aggregated per `config.aggregate`; `keep_windows` also returns the windows' own logits."""
     if is_probe(model):
         embeddings = probe_embeddings(model, data, rows, config, batch_size, device)
-        return score_embeddings(cast(torch.nn.Module, model.head), embeddings, rows, labels, config, batch_size, device)
+        return score_embeddings(cast(torch.nn.Module, model.head), embeddings, rows, labels, config, batch_size, device,
+                                temperature, keep_windows)
     window, hop = window_hop(config, data.sample_rate)
     windows = EvalWindows(data, rows, window, hop, labels)
     loader = DataLoader(windows, batch_size=batch_size, shuffle=False, num_workers=config.num_workers)
@@ -80,12 +86,13 @@ def score_clips(
         for wave, target, clip in loader:
             yield model(wave.to(device)).float(), target, clip.numpy()
 
-    return _aggregate(model, batches(), rows, labels, config)
+    return score_batches(model, batches(), rows, labels, config, temperature, keep_windows)
 
 
 @torch.no_grad()
 def score_embeddings(head: torch.nn.Module, embeddings: WindowEmbeddings, rows: list[ManifestRow], labels: list[str],
-                     config: DataConfig, batch_size: int, device: torch.device | str = "cpu") -> ClipScores:
+                     config: DataConfig, batch_size: int, device: torch.device | str = "cpu",
+                     temperature: float = 1.0, keep_windows: bool = False) -> ClipScores:
     """`score_clips` for a probe: the head over cached window embeddings, aggregated the same way."""
     label_index = {label: i for i, label in enumerate(labels)}
     targets = np.array([label_index.get(rows[c].label, -1) for c in embeddings.clip], dtype=np.int64)
@@ -96,16 +103,19 @@ def score_embeddings(head: torch.nn.Module, embeddings: WindowEmbeddings, rows: 
             vectors = torch.from_numpy(np.ascontiguousarray(embeddings.vectors[i : i + step])).to(device)
             yield head(vectors).float(), torch.from_numpy(targets[i : i + step]), embeddings.clip[i : i + step]
 
-    return _aggregate(head, batches(), rows, labels, config)
+    return score_batches(head, batches(), rows, labels, config, temperature, keep_windows)
 
 
-def _aggregate(model: torch.nn.Module, batches: Batches, rows: list[ManifestRow], labels: list[str],
-               config: DataConfig) -> ClipScores:
+def score_batches(model: torch.nn.Module, batches: Batches, rows: list[ManifestRow], labels: list[str],
+                  config: DataConfig, temperature: float = 1.0, keep_windows: bool = False) -> ClipScores:
     """Window logits → window probabilities and loss → clip probabilities (eval mode while scoring)."""
     was_training = model.training
     model.eval()
-    probs, clips, losses, targets = [], [], [], []
-    for logits, target, clip in batches:
+    probs, clips, losses, targets, kept = [], [], [], [], []
+    for raw, target, clip in batches:
+        if keep_windows:
+            kept.append(raw.cpu().numpy())
+        logits = raw / temperature if temperature != 1.0 else raw
         known = target >= 0
         if known.any():
             losses.append(
@@ -124,4 +134,6 @@ def _aggregate(model: torch.nn.Module, batches: Batches, rows: list[ManifestRow]
     label_index = {label: i for i, label in enumerate(labels)}
     y_true = np.array([label_index.get(rows[c].label, -1) for c in clip_ids], dtype=np.int64)
     loss = float(sum(losses) / max(sum(targets), 1))
-    return ClipScores([rows[c] for c in clip_ids], clip_probs, y_true, loss)
+    window_clip = np.concatenate(clips) if clips and keep_windows else None
+    window_logits = np.concatenate(kept) if kept else None
+    return ClipScores([rows[c] for c in clip_ids], clip_probs, y_true, loss, window_logits, window_clip)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from earmark.checkpoint import Classifier, load_checkpoint, resolve_checkpoint
 from earmark.classifier import AudioClassifier
@@ -111,7 +112,8 @@ def write_onnx(model: Classifier, path: Path, info: ModelInfo, example: torch.Te
     file. Returns whether length is dynamic."""
     import_optional("onnxscript", "to export ONNX (torch.onnx's exporter)")
     import_optional("onnx", "to export ONNX")
-    graph = ExportGraph(model.eval()).eval() if isinstance(model, AudioClassifier) else model.eval()
+    graph = with_temperature(ExportGraph(model.eval()) if isinstance(model, AudioClassifier) else model,
+                             info.temperature).eval()
     batch = torch.export.Dim("batch")
     shortest = model.frontend.n_fft if isinstance(model, AudioClassifier) else MIN_BACKBONE_SAMPLES
     samples = torch.export.Dim("samples", min=shortest)
@@ -140,7 +142,7 @@ def write_torchscript(model: Classifier, path: Path, info: ModelInfo, example: t
     """torch.jit.trace of the eval path; the ModelInfo rides along as an extra file in the archive."""
     try:
         with torch.no_grad(), _quiet():
-            traced = torch.jit.trace(model.eval(), (example,), check_trace=False)
+            traced = torch.jit.trace(with_temperature(model, info.temperature).eval(), (example,), check_trace=False)
     except (RuntimeError, TypeError, ValueError) as exc:
         raise ExportError(f"torch.jit.trace cannot trace model {info.model!r}: {str(exc).splitlines()[0][:200]}"
                           ) from None
@@ -148,6 +150,22 @@ def write_torchscript(model: Classifier, path: Path, info: ModelInfo, example: t
     metadata = info.to_metadata() | ({} if dynamic else {FIXED_SAMPLES: str(example.shape[1])})
     torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_EXTRA: json.dumps(metadata)})
     return dynamic
+
+
+class Tempered(nn.Module):
+    """A model whose logits are divided by the temperature fitted on validation, inside the exported graph."""
+
+    def __init__(self, model: nn.Module, temperature: float) -> None:
+        super().__init__()
+        self.model, self.temperature = model, float(temperature)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self.model(waveform) / self.temperature
+
+
+def with_temperature(model: nn.Module, temperature: float) -> nn.Module:
+    """`model`, or `Tempered(model)` when it was calibrated (a temperature of 1 adds no node)."""
+    return model if temperature == 1.0 else Tempered(model, temperature)
 
 
 _WRITERS: dict[str, Callable[[Classifier, Path, ModelInfo, torch.Tensor], bool]] = {

@@ -41,16 +41,20 @@ class ModelInfo:
     aggregate: str  # windows → clip decision: mean | vote | max
     model: str  # registered model name
     earmark_version: str = __version__
+    temperature: float = 1.0  # the logits are already divided by it (the checkpoint backend and every export do)
+    reject_threshold: float | None = None  # a clip or window scoring below it is answered `unknown`
 
     @classmethod
     def of_checkpoint(cls, loaded: LoadedModel) -> ModelInfo:
         hop = max(1, round(loaded.config.data.resolved_hop_s * loaded.sample_rate))
         return cls(list(loaded.labels), loaded.sample_rate, loaded.window_samples, hop, loaded.config.data.aggregate,
-                   loaded.config.model.name, str(loaded.state.get("earmark_version", __version__)))
+                   loaded.config.model.name, str(loaded.state.get("earmark_version", __version__)),
+                   loaded.temperature, loaded.reject_threshold)
 
     def to_metadata(self) -> dict[str, str]:
-        """String key/value pairs (ONNX metadata_props); labels as a JSON list."""
-        return {key: json.dumps(value) if key == "labels" else str(value) for key, value in asdict(self).items()}
+        """String key/value pairs (ONNX metadata_props); labels as a JSON list; no threshold: no key."""
+        return {key: json.dumps(value) if key == "labels" else str(value) for key, value in asdict(self).items()
+                if value is not None}
 
     @classmethod
     def from_metadata(cls, props: Mapping[str, str], source: Path) -> ModelInfo:
@@ -61,9 +65,10 @@ class ModelInfo:
                 raise ValueError(f"labels {props['labels'][:40]!r} is not a list of names")
             info = cls([str(label) for label in labels], int(props["sample_rate"]), int(props["window_samples"]),
                        int(props["hop_samples"]), props["aggregate"], props.get("model", "?"),
-                       props.get("earmark_version", "?"))
-            if min(info.sample_rate, info.window_samples, info.hop_samples) <= 0:
-                raise ValueError("sample_rate, window_samples and hop_samples must be positive")
+                       props.get("earmark_version", "?"), float(props.get("temperature", 1.0)),
+                       float(props["reject_threshold"]) if "reject_threshold" in props else None)
+            if min(info.sample_rate, info.window_samples, info.hop_samples) <= 0 or not info.temperature > 0:
+                raise ValueError("sample_rate, window_samples, hop_samples and temperature must be positive")
             return info
         except (KeyError, ValueError, TypeError) as exc:
             detail = f"no {exc}" if isinstance(exc, KeyError) else str(exc)[:160]

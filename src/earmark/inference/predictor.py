@@ -18,6 +18,7 @@ from earmark.audio.stream import BLOCK_FRAMES, stream_mono
 from earmark.audio.windows import fit_window
 from earmark.errors import EarmarkError
 from earmark.evaluation.aggregate import AGGREGATE_METHODS, AggregateMethod, aggregate_windows
+from earmark.evaluation.calibration import UNKNOWN
 from earmark.inference.backends import Backend, open_backend
 from earmark.runtime import HeapGuard
 
@@ -100,9 +101,15 @@ class Predictor:
         order = clip[0].argsort()[::-1][: self.top_k]
         top = [(self.labels[int(i)], round(float(clip[0][i]), 6)) for i in order]
         windows = [{"start_s": round(int(s) / self.sample_rate, 3), "end_s": round(int(e) / self.sample_rate, 3),
-                    "label": self.labels[int(p.argmax())], "score": round(float(p.max()), 6)}
+                    "label": self._answer(p), "score": round(float(p.max()), 6)}
                    for s, e, p in zip(starts, ends, probs)]
-        return Prediction(name, top[0][0], top[0][1], top, windows)
+        return Prediction(name, self._answer(clip[0]), top[0][1], top, windows)
+
+    def _answer(self, probs: np.ndarray) -> str:
+        """The top label, or `unknown` when its score is below the model's rejection threshold."""
+        threshold = self.info.reject_threshold
+        best = int(probs.argmax())
+        return UNKNOWN if threshold is not None and float(probs[best]) < threshold else self.labels[best]
 
 
 def stream_windows(blocks: Iterable[np.ndarray], window: int, hop: int) -> Iterator[tuple[int, int, np.ndarray]]:

@@ -26,12 +26,16 @@ class TorchBackend:
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded, self.model = loaded, loaded.model.eval()
         self.info = ModelInfo.of_checkpoint(loaded)
+        self.temperature = self.info.temperature  # the calibration fitted after training, as exports apply it
         # A backbone's front-end is its own (and may be a recurrent net): windows are scored one by one.
         self.feature_map = FeatureMap(self.model) if isinstance(self.model, AudioClassifier) else None
 
     @torch.inference_mode()
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.model(torch.from_numpy(batch)).float().numpy()
+        return self._scaled(self.model(torch.from_numpy(batch)))
+
+    def _scaled(self, logits: torch.Tensor) -> np.ndarray:
+        return (logits.float() / self.temperature if self.temperature != 1.0 else logits.float()).numpy()
 
     @torch.inference_mode()
     def span_logits(self, span: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
@@ -40,8 +44,8 @@ class TorchBackend:
             samples = samples.copy()
         if self.feature_map is None:
             return self.logits(cut_windows(samples, offsets, window))
-        return self.feature_map.logits(torch.from_numpy(samples), np.asarray(offsets, dtype=np.int64),
-                                       window).float().numpy()
+        return self._scaled(self.feature_map.logits(torch.from_numpy(samples), np.asarray(offsets, dtype=np.int64),
+                                                    window))
 
 
 class TorchScriptBackend:

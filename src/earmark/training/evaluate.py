@@ -8,6 +8,7 @@ from typing import Any
 
 from earmark.checkpoint import LoadedModel, load_checkpoint, resolve_checkpoint
 from earmark.data.dataset import PreparedData
+from earmark.data.manifest import ManifestRow
 from earmark.errors import DataError, EarmarkError
 from earmark.training.folds import hold_out
 from earmark.training.outputs import read_run_record, run_context, safe_name
@@ -27,21 +28,8 @@ def evaluate_run(run: Path, data_dir: Path | None = None, split: str = "test") -
     """
     loaded = load_checkpoint(resolve_checkpoint(run))
     record = read_run_record(run)
-    own = _own_data(record, loaded)
-    if data_dir is None:
-        if own is None:
-            raise EarmarkError(f"{run}: no run.json naming its dataset (or the dataset is gone); pass --data DIR")
-        data = own
-    else:
-        data = PreparedData.open(data_dir)
-        if own is not None and data.root.resolve() == own.root.resolve():
-            data = own  # the run's own data, with its cross-validation fold held out as it was
-    _check_compatible(data, loaded)
-    rows = data.split_rows(split)
-    if not rows:
-        splits = sorted({row.split for row in data.rows})
-        raise DataError(f"{data.root}: the {split} split is empty (splits present: {', '.join(splits)}); "
-                        "choose one with --split")
+    data, own = evaluation_data(run, loaded, data_dir)
+    rows = split_rows(data, split)
     if not run.is_dir():  # a bare checkpoint: numbers only, nowhere to write a report
         return evaluate_splits(loaded, data, {split: rows}, loaded.config.trainer.batch_size,
                                loaded.config.trainer.seed).metrics | {"labels": loaded.labels,
@@ -51,6 +39,33 @@ def evaluate_run(run: Path, data_dir: Path | None = None, split: str = "test") -
     context = {**run_context(record, held_out=data is own), "evaluated": f"split {split!r} of {data.root}"}
     return write_model_report(evaluation_dir(run, data.root, split), loaded, data, {split: rows}, train,
                               _history(run), extra, context, model_card=False)
+
+
+def evaluation_data(run: Path, loaded: LoadedModel, data_dir: Path | None
+                    ) -> tuple[PreparedData, PreparedData | None]:
+    """The dataset a run is scored on (its own, with its held-out fold, unless `data_dir` names another one the
+    model can be scored on) and the run's own dataset (None when it is gone)."""
+    own = _own_data(read_run_record(run), loaded)
+    if data_dir is None:
+        if own is None:
+            raise EarmarkError(f"{run}: no run.json naming its dataset (or the dataset is gone); pass --data DIR")
+        data = own
+    else:
+        data = PreparedData.open(data_dir)
+        if own is not None and data.root.resolve() == own.root.resolve():
+            data = own  # the run's own data, with its cross-validation fold held out as it was
+    _check_compatible(data, loaded)
+    return data, own
+
+
+def split_rows(data: PreparedData, split: str) -> list[ManifestRow]:
+    """The rows of `split`, refusing an empty split with the splits that are there."""
+    rows = data.split_rows(split)
+    if not rows:
+        splits = sorted({row.split for row in data.rows})
+        raise DataError(f"{data.root}: the {split} split is empty (splits present: {', '.join(splits)}); "
+                        "choose one with --split")
+    return rows
 
 
 def _own_data(record: dict[str, Any], loaded: LoadedModel) -> PreparedData | None:

@@ -18,6 +18,7 @@ from earmark.config import TrainConfig, dump_yaml, to_dict
 from earmark.data.dataset import PreparedData
 from earmark.data.manifest import ManifestRow
 from earmark.errors import EarmarkError
+from earmark.evaluation.calibrate import calibrate_checkpoint
 from earmark.fileio import (
     make_dir,
     read_json_object,
@@ -151,7 +152,9 @@ def read_run_record(run: Path) -> dict[str, Any]:
 
 def finish_run(files: RunFiles, best: LoadedModel, data: PreparedData, rows: dict[str, list[ManifestRow]],
                history: list[dict[str, float]], seconds: float, log: Callable[[str], None]) -> dict[str, Any]:
-    """Evaluate the best checkpoint on val and test; write metrics.json, the reports and the model card."""
+    """Calibrate the best checkpoint on val (evaluation/calibrate.py), then evaluate it on val and test; write
+    metrics.json, the reports and the model card."""
+    calibrate_checkpoint(files.best, best, data, rows["val"], best.config.calibration, log)
     context = {"best_epoch": best.state.get("best_epoch"), **run_context(read_run_record(files.root))}
     metrics = write_model_report(files.root, best, data, {"val": rows["val"], "test": rows["test"]},
                                  (data, rows["train"]), history, {"seconds_train": round(seconds, 2)}, context,

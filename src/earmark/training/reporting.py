@@ -21,6 +21,7 @@ from earmark.config import FeatureConfig, dump_yaml
 from earmark.data.dataset import PreparedData
 from earmark.data.manifest import ManifestRow
 from earmark.evaluation.baselines import BaselineScores, baseline_scores, summarise_baselines
+from earmark.evaluation.calibrate import split_extras
 from earmark.evaluation.examples import misclassified_examples
 from earmark.evaluation.guard import GUARDED, baseline_guard
 from earmark.evaluation.metrics import compute_metrics
@@ -47,9 +48,11 @@ def evaluate_splits(loaded: LoadedModel, data: PreparedData, splits: Mapping[str
     for split, rows in splits.items():
         if not rows:
             continue
-        scores = score_clips(loaded.model, data, rows, loaded.labels, loaded.config.data, batch_size)
+        scores = score_clips(loaded.model, data, rows, loaded.labels, loaded.config.data, batch_size,
+                             temperature=loaded.temperature, keep_windows=loaded.temperature != 1.0)
         result.scores[split] = scores
         result.metrics[split] = compute_metrics(scores.y_true, scores.probs, loaded.labels, seed=seed)
+        result.metrics[split].update(split_extras(scores, loaded))
         result.predictions[split] = build_predictions([row.path for row in scores.rows], scores.y_true,
                                                       scores.probs, loaded.labels)
     return result
@@ -87,6 +90,8 @@ def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, split
     seed = loaded.config.trainer.seed
     scored = evaluate_splits(loaded, data, splits, loaded.config.trainer.batch_size, seed)
     metrics: dict[str, Any] = {**scored.metrics, "labels": loaded.labels, "model": loaded.config.model.name, **extra}
+    if loaded.calibration:
+        metrics["calibration"] = loaded.calibration
     frontend, window = report_frontend(loaded), loaded.window_samples
     if train is not None and scored.metrics:
         baselines = baseline_scores(frontend, train[0], train[1], data, splits, loaded.labels, window, seed)
@@ -114,6 +119,7 @@ def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, split
         "sample_rate": loaded.sample_rate, "window_s": loaded.config.data.window_s,
         "aggregate": loaded.config.data.aggregate,
         "backbone": loaded.state.get("backbone"),  # a pretrained backbone's weights, sha256 and licence
+        "reject_threshold": loaded.reject_threshold,  # the model card says when it answers `unknown`
     }
     write_reports(out, metrics, history, loaded.labels, scored.predictions, {**facts, **context}, examples,
                   model_card=model_card)
