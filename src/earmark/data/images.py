@@ -69,7 +69,15 @@ def read_header(path: Path) -> ImageHeader:
     """Mode and size of an image file (pixels not decoded)."""
     image = _open(path)
     with image:
-        return ImageHeader(1 if image.mode in GRAY_MODES else 3, image.width, image.height)
+        return ImageHeader(_channels(image), image.width, image.height)
+
+
+def _channels(image) -> int:  # type: ignore[no-untyped-def]
+    """1 for a grayscale image (a palette of grays included: GIFs of grayscale pictures), else 3."""
+    if image.mode == "P":
+        palette = image.getpalette() or []
+        return 1 if all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3)) else 3
+    return 1 if image.mode in GRAY_MODES else 3
 
 
 def load_image(path: Path, channels: int, height: int, width: int) -> tuple[np.ndarray, str, int]:
@@ -79,7 +87,7 @@ def load_image(path: Path, channels: int, height: int, width: int) -> tuple[np.n
     with image:
         try:
             image.load()  # truncated files fail here (Pillow does not pad them unless asked)
-            own = 1 if image.mode in GRAY_MODES else 3
+            own = _channels(image)
             converted = image.convert("L" if channels == 1 else "RGB")
         except (OSError, ValueError, SyntaxError) as exc:
             raise DecodeError(f"truncated or damaged image ({str(exc)[:120]})") from None
