@@ -37,7 +37,7 @@ from earmark.data.images import (
 )
 from earmark.data.prepare import ItemOptions, PrepareOptions, _finished_report, analyse, write_outputs
 from earmark.data.sources import AUDIO_EXTENSIONS, Item, LabelSpec, Skipped, scan
-from earmark.data.tables import read_rows, read_table
+from earmark.data.tables import feature_columns, read_rows, read_table
 from earmark.errors import DataError, DecodeError
 from earmark.fileio import make_dir, remove_stale_temporaries, write_bytes_atomic
 from earmark.progress import Progress
@@ -47,8 +47,9 @@ ITEM_FORMAT = 1  # bump when decoding, resizing or hashing changes
 
 
 def detect_kind(source: Path, spec: LabelSpec, options: ItemOptions | None) -> str:
-    """audio, image or table: as given, else a CSV without a path column (or with --features-columns) is a table,
-    and a source whose files are images and not audio is an image folder."""
+    """audio, image or table: as given, else a CSV with --features-columns, or without a path column but with
+    labels and a numeric column, is a table, and a source whose files are images and not audio is an image
+    folder."""
     options = options or ItemOptions()
     if options.kind not in ("auto", *KINDS):
         raise DataError(f"--kind {options.kind!r}: choose auto, {', '.join(KINDS)}")
@@ -56,9 +57,15 @@ def detect_kind(source: Path, spec: LabelSpec, options: ItemOptions | None) -> s
         return options.kind
     if spec.labels.startswith("csv:"):
         table = Path(spec.labels[4:])
-        header, rows = read_rows(table if table.is_absolute() else source / table)
-        if options.feature_columns or spec.path_column not in header:
+        try:
+            header, rows = read_rows(table if table.is_absolute() else source / table)
+        except DataError:  # the audio scan reports an unreadable table in its own words
+            return "audio"
+        if options.feature_columns:
             return "table"
+        if spec.path_column not in header:  # a table when it has labels and numbers; else audio's error
+            features, _ = feature_columns(header, rows, spec, None)
+            return "table" if spec.label_column in header and features else "audio"
         suffixes = Counter(os.path.splitext(row.get(spec.path_column) or "")[1].lower() for row in rows)
         images = sum(n for s, n in suffixes.items() if s in IMAGE_EXTENSIONS)
         return "image" if images > sum(n for s, n in suffixes.items() if s in AUDIO_EXTENSIONS) else "audio"
