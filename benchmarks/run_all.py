@@ -43,6 +43,8 @@ SCRIPTS = [
      ["gpu.py"]),
     ("recipes", "defaults from the data: new default, old default, --auto, logreg and the MFCC+SVM peer on FSDD, "
      "ESC-10 and the espeak corpus (hours on 2 cores)", ["recipes.py"]),
+    ("images", "images through the pipeline: cnn and mlp on the UCI digits against scikit-learn's SVC and logistic "
+     "regression; ONNX parity", ["images.py"]),
 ]
 
 

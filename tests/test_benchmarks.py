@@ -22,10 +22,11 @@ FSDD = ROOT.parent / "shared" / "data" / "fsdd"
                                             ("gpu.py", "| cnn (20 MFCC) |"), ("metrics.py", "ratio"),
                                             ("threads.py", "| beside a busy loop | earmark |"),
                                             ("pretrained.py", "| espeak gender | voice-disjoint 80/10/10 | ge2e |"),
-                                            ("recipes.py", "| espeak digits | 2 folds by voice (cv) | --auto |")])
+                                            ("recipes.py", "| espeak digits | 2 folds by voice (cv) | --auto |"),
+                                            ("images.py", "| earmark cnn (")])
 def test_benchmark_quick_mode(script: str, needle: str) -> None:
     pytest.importorskip("librosa")
-    if script in ("inference.py", "pretrained.py"):
+    if script in ("inference.py", "pretrained.py", "images.py"):
         pytest.importorskip("onnxruntime")
     if script == "peers.py":
         require_peers()
