@@ -5,6 +5,10 @@ each is measured against, in the same run; this page adds the machine, the date,
 command and wall time. The GPU section is `gpu.py`, which says "no GPU" and measures nothing without CUDA. A
 failed script is recorded with the end of its error output and the others still run; the exit status is then 1.
 
+With `--only`, the scripts named run and replace their own sections of an existing page; every other section
+is kept as it was, under a line naming the run it came from (date and commit), so one page can hold sections
+measured on different days without any of them passing for the others' run.
+
     python benchmarks/run_all.py [--out benchmarks/results.md] [--only features,peers] [--quick]
 """
 
@@ -39,6 +43,8 @@ SCRIPTS = [
     ("metrics", "the bootstrap interval's cost against scikit-learn's metrics", ["metrics.py"]),
     ("pretrained", "pretrained backbones: the GE2E probe against the default model and logreg on four tasks; probe "
      "cost per backbone; export parity and latency per family", ["pretrained.py"]),
+    ("backbones", "the PANNs and EfficientAT ports at real size (random weights): embedding clips/s, and 1-s latency "
+     "of the ONNX export against eager PyTorch", ["backbones.py"]),
     ("gpu", "training on a GPU in bf16: clips/s and the share of step time waiting for data (CPU reference)",
      ["gpu.py"]),
     ("recipes", "defaults from the data: new default, old default, --auto, logreg and the MFCC+SVM peer on FSDD, "
@@ -111,6 +117,28 @@ def write_page(out: Path, head: list[str], summary: list[str], sections: list[st
                                f"| total | | {total:.0f} | |", "", *sections]))
 
 
+KEPT = "- kept from an earlier run: "  # the first line of a section this run did not measure
+
+
+def earlier_sections(out: Path) -> dict[str, tuple[str, list[str]]]:
+    """Each section of an existing page as (summary row, section lines), each marked with the run it came from."""
+    if not out.is_file():
+        return {}
+    text = out.read_text()
+    when = next((line.removeprefix("- date: ") for line in text.splitlines() if line.startswith("- date: ")), "?")
+    commit = next((line.rsplit("commit ", 1)[1] for line in text.splitlines()
+                   if line.startswith("- Python ") and "commit " in line), "?")
+    rows = {line.split("](#", 1)[0].removeprefix("| ["): line for line in text.splitlines()
+            if line.startswith("| [")}
+    found: dict[str, tuple[str, list[str]]] = {}
+    for block in text.split("\n## ")[1:]:
+        name, *body = block.rstrip("\n").split("\n")
+        if name in rows:
+            mark = [] if any(line.startswith(KEPT) for line in body) else ["", f"{KEPT}{when}, commit {commit}"]
+            found[name] = (rows[name], [f"## {name}", *mark, *body, ""])
+    return found
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from earmark.runtime import apply_thread_policy
@@ -127,18 +155,25 @@ def main() -> None:
         parser.error(f"unknown benchmark {unknown}; valid: {', '.join(name for name, _, _ in SCRIPTS)}")
     page = ["# earmark benchmarks", "", "Written by `make bench` (`python benchmarks/run_all.py`)"
             + (" in --quick mode: smoke-test sizes, not results." if args.quick else "."), "", *machine(), ""]
-    summary, sections, failed = [], [], False
+    if args.only and not args.quick:
+        page[-1:] = [f"- this run: {', '.join(chosen)}; a section marked \"kept from an earlier run\" was measured "
+                     "then, on the machine and commit that run's page named", ""]
+    failed = False
+    kept = earlier_sections(args.out) if args.only and not args.quick else {}
+    done: dict[str, tuple[str, list[str]]] = {}
     for name, what, script in SCRIPTS:
         if name not in chosen:
             continue
         print(f"== {name}: python benchmarks/{' '.join(script)}", flush=True)
         status, output, seconds = run_script(script, args.quick)
         failed |= status != 0
-        summary.append(f"| [{name}](#{name}) | {what} | {seconds:.0f} | {'ok' if status == 0 else 'FAILED'} |")
-        sections += [f"## {name}", "", f"{what}. `python benchmarks/{' '.join(script)}"
-                     f"{' --quick' if args.quick else ''}`, {seconds:.0f} s; protocol and references: the script's "
-                     "docstring.", "", *as_markdown(output), ""]
-        write_page(args.out, page, summary, sections)  # after every script: an interrupted run keeps its figures
+        done[name] = (f"| [{name}](#{name}) | {what} | {seconds:.0f} | {'ok' if status == 0 else 'FAILED'} |",
+                      [f"## {name}", "", f"{what}. `python benchmarks/{' '.join(script)}"
+                       f"{' --quick' if args.quick else ''}`, {seconds:.0f} s; protocol and references: the script's "
+                       "docstring.", "", *as_markdown(output), ""])
+        order = [done.get(n) or kept.get(n) for n, _, _ in SCRIPTS]
+        write_page(args.out, page, [row for row, _ in filter(None, order)],
+                   [line for _, lines in filter(None, order) for line in lines])  # after every script
     print(f"wrote {args.out}")
     sys.exit(1 if failed else 0)
 

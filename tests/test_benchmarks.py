@@ -71,3 +71,24 @@ def test_gpu_benchmark_says_no_gpu_without_cuda() -> None:
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py")], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("no GPU"), done.stderr[-2000:]
+
+
+def test_a_partial_run_keeps_the_other_sections_marked_with_their_run(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("run_all", ROOT / "benchmarks" / "run_all.py")
+    assert spec is not None and spec.loader is not None
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    page = tmp_path / "results.md"
+    run_all.write_page(page, ["# earmark benchmarks", "", "- date: 2026-11-21 23:27 UTC",
+                              "- Python 3.11.7, torch 2.13.0+cpu, commit 4accbc9", ""],
+                       ["| [features](#features) | front-end | 11 | ok |", "| [peers](#peers) | peers | 99 | ok |"],
+                       ["## features", "", "- ratio 3.1", "", "## peers", "", "| a | b |", "|---|---|", ""])
+    kept = run_all.earlier_sections(page)
+    assert set(kept) == {"features", "peers"} and kept["peers"][0] == "| [peers](#peers) | peers | 99 | ok |"
+    body = kept["peers"][1]
+    assert body[:3] == ["## peers", "", f"{run_all.KEPT}2026-11-21 23:27 UTC, commit 4accbc9"]
+    assert "| a | b |" in body
+    run_all.write_page(page, ["# earmark benchmarks", "", "- date: 2026-12-02 01:00 UTC", ""], [kept["peers"][0]],
+                       kept["peers"][1])  # kept again by a later partial run: still the first run's date
+    assert [line for line in run_all.earlier_sections(page)["peers"][1] if line.startswith(run_all.KEPT)] == [
+        f"{run_all.KEPT}2026-11-21 23:27 UTC, commit 4accbc9"]

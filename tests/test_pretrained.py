@@ -16,6 +16,7 @@ from earmark.checkpoint import load_checkpoint
 from earmark.cli import main
 from earmark.config import load_train_config
 from earmark.data.dataset import PreparedData
+from earmark.errors import EarmarkError
 from earmark.evaluation.runner import score_clips
 from earmark.features.resampler import Resampler
 from earmark.inference import Predictor
@@ -181,6 +182,20 @@ def test_ge2e_exports_on_its_window_with_parity(ge2e_run: tuple[Path, list[str]]
     report = export_run(ge2e_run[0], "onnx", tmp_path / "ge2e.onnx")
     assert report.parity.ok and not report.dynamic_samples  # the partials follow from the length
     assert not list(tmp_path.glob("*.data"))  # one file, weights inside
+
+
+@pytest.mark.slow
+def test_ge2e_torchscript_export_refuses_another_window_in_one_line(ge2e_run: tuple[Path, list[str]],
+                                                                    tone_corpus: Path, tmp_path: Path) -> None:
+    from earmark.export import export_run
+
+    report = export_run(ge2e_run[0], "torchscript", tmp_path / "ge2e.torchscript.pt")
+    assert report.parity.ok and not report.dynamic_samples  # the trace fixes the number of partials
+    clip = next(tone_corpus.glob("low/*.wav"))
+    own = Predictor.from_path(tmp_path / "ge2e.torchscript.pt").predict(clip)
+    assert own.label == Predictor.from_path(ge2e_run[0]).predict(clip).label
+    with pytest.raises(EarmarkError, match=r"takes windows of exactly \d+ samples .* leave --window"):
+        Predictor.from_path(tmp_path / "ge2e.torchscript.pt", window_s=0.75).predict(clip)
 
 
 def test_embedding_cache_holds_each_window_once_and_is_recomputed_when_stale(tone_prepared: Path,

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import re
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,64 +16,15 @@ from earmark.errors import EarmarkError
 from earmark.models.pretrained import efficientat
 from earmark.models.pretrained.base import WeightsFile
 from earmark.models.pretrained.weights import cache_dir, fetch, pretrained, recorded_sha256, resolve_weights, sha256_of
+from tests.loopback import Behaviour, Handler, serve
 
 PAYLOAD = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 B, not a multiple of the read size
 
 
-@dataclass
-class Behaviour:
-    """How the test server answers: cut the first N answers after `cut_after` bytes, honour Range or not."""
-
-    cut_answers: int = 0
-    cut_after: int = 300_000
-    honour_range: bool = True
-    ranges: list[str | None] = field(default_factory=list)  # the Range header of every request seen
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        b = self.server.behaviour  # type: ignore[attr-defined]
-        payload = getattr(self, "payload", PAYLOAD)
-        wanted = self.headers.get("Range")
-        b.ranges.append(wanted)
-        start = 0
-        found = re.fullmatch(r"bytes=(\d+)-", wanted or "")
-        if found and b.honour_range:
-            start = int(found.group(1))
-            if start >= len(payload):
-                self.send_response(416)
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
-        else:
-            self.send_response(200)
-        body = payload[start:]
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if b.cut_answers > 0:  # promise the whole body, send part of it, hang up
-            b.cut_answers -= 1
-            self.wfile.write(body[: b.cut_after])
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:  # keep pytest's output clean
-        pass
-
-
 @pytest.fixture
 def server() -> Iterator[tuple[str, Behaviour]]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.behaviour = Behaviour()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/files/w.pth?download=1", httpd.behaviour  # type: ignore
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve(PAYLOAD, "/files/w.pth?download=1") as (url, behaviour):
+        yield url, behaviour
 
 
 @pytest.fixture(autouse=True)
@@ -174,7 +123,7 @@ def test_no_server_is_one_line_and_quick(tmp_path: Path) -> None:
 
 
 def test_an_http_error_is_one_line(server: tuple[str, Behaviour], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_Handler, "do_GET", lambda self: self.send_error(404))
+    monkeypatch.setattr(Handler, "do_GET", lambda self: self.send_error(404))
     with pytest.raises(EarmarkError, match="HTTP 404") as info:
         fetch(_weights(server[0]))
     assert "\n" not in str(info.value)
@@ -211,14 +160,10 @@ def test_pretrained_builds_and_loads_strictly_from_the_cache(server: tuple[str, 
     spec = efficientat.SPECS[0]
     state = {k: v + 1 if v.is_floating_point() else v for k, v in spec.build().state_dict().items()}
     torch.save(state, tmp_path / "served.pt")
-    url, _ = server
-    served = (tmp_path / "served.pt").read_bytes()
+    url, behaviour = server
+    served = behaviour.payload = (tmp_path / "served.pt").read_bytes()
     spec = replace(spec, weights=WeightsFile(url=url, filename="mn04.pt", sha256=hashlib.sha256(served).hexdigest()))
-    _Handler.payload = served
-    try:
-        model = pretrained(spec)
-    finally:
-        del _Handler.payload
+    model = pretrained(spec)
     assert not model.training and torch.equal(model.state_dict()["classifier.5.bias"], state["classifier.5.bias"])
     assert torch.equal(pretrained(spec, tmp_path / "served.pt").state_dict()["features.0.1.running_var"],
                        state["features.0.1.running_var"])

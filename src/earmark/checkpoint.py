@@ -39,7 +39,7 @@ class LoadedModel:
 
     @property
     def window_samples(self) -> int:
-        return round(self.config.data.resolved_window_s * self.sample_rate)
+        return self.config.data.window_samples(self.sample_rate)
 
 
 def build_model(config: TrainConfig, labels: list[str], sample_rate: int,

@@ -58,7 +58,7 @@ def _add_train_options(parser: argparse.ArgumentParser, out_help: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full command-line interface."""
-    from earmark import commands
+    from earmark import commands, commands_download
 
     parser = argparse.ArgumentParser(prog="earmark", description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"earmark {__version__}")
@@ -167,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="file to write (default: RUN/model.onnx, or RUN/model.torchscript.pt)")
     p.set_defaults(handler=commands.export)
+
+    p = sub.add_parser("download", help="fetch a well-known dataset (checksummed, resumable, safe extraction) "
+                       "with its matching --preset")
+    p.add_argument("name", nargs="?", default=None, help="dataset name (see --list)")
+    p.add_argument("dir", nargs="?", type=Path, default=None,
+                   help="folder to download into: the data lands in DIR/NAME")
+    p.add_argument("--list", action="store_true", help="list the datasets: sizes, licences, presets")
+    p.add_argument("--no-extract", action="store_true", help="download and verify the archive only (DIR/<archive>)")
+    p.set_defaults(handler=commands_download.download)
 
     p = sub.add_parser("models", help="list registered models with parameter counts")
     p.set_defaults(handler=commands.models)

@@ -31,6 +31,10 @@ class DataConfig:
         """`window_s` in seconds, once resolved (training resolves `auto` before anything reads it)."""
         return _resolved(self.window_s, "data.window_s")
 
+    def window_samples(self, sample_rate: int) -> int:
+        """The resolved window in samples at `sample_rate`: what training, evaluation and export cut."""
+        return round(self.resolved_window_s * sample_rate)
+
     @property
     def resolved_hop_s(self) -> float:
         """`eval_hop_s` in seconds, once resolved."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -39,7 +40,16 @@ def load_preset(name: str) -> dict[str, Any]:
     unknown = set(values) - _KEYS
     if unknown:
         raise DataError(f"preset {name}: unknown keys {sorted(unknown)}")
+    if isinstance(values.get("split_lists"), dict):  # lists shipped with earmark: earmark:presets/<file>
+        values["split_lists"] = {split: _shipped(file) for split, file in values["split_lists"].items()}
     return dict(values)
+
+
+def _shipped(name: str) -> str:
+    """A split-list name as given, or the absolute path of a list that ships in earmark.data."""
+    if not name.startswith("earmark:"):
+        return name
+    return str(Path(str(resources.files("earmark.data") / name.removeprefix("earmark:"))))
 
 
 def source_options(preset: str | None = None, **flags: Any) -> SourceOptions:

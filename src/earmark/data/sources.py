@@ -98,8 +98,21 @@ def refine(root: Path, items: list[Item], spec: LabelSpec) -> tuple[list[Item], 
         items = [dataclasses.replace(i, label=names[i.label]) for i in items if i.label in names]
     if spec.split_lists:
         split_of = _read_split_lists(root, spec.split_lists)
-        items = [dataclasses.replace(i, split=split_of.get(i.path, "train")) for i in items]
+        # With a train list the lists are closed (GTZAN's filtered split leaves faulty excerpts out); without one
+        # the unlisted rest is train (Speech Commands).
+        rest = None if any(split == "train" for split, _ in spec.split_lists) else "train"
+        listed = [(i, _listed_split(split_of, i.path) or rest) for i in items]
+        skipped += [Skipped(i.path, "not in the preset's split lists") for i, split in listed if split is None]
+        items = [dataclasses.replace(i, split=split) for i, split in listed if split is not None]
     return items, skipped
+
+
+def _listed_split(split_of: dict[str, str], path: str) -> str | None:
+    """The split a list gives `path` or its tail (lists name paths from the dataset's own root: blues/x.au),
+    extensions aside (GTZAN's lists name .au files; a WAV copy of it names them .wav)."""
+    parts = os.path.splitext(path)[0].split("/")
+    return next((split_of[tail] for tail in ("/".join(parts[k:]) for k in range(len(parts))) if tail in split_of),
+                None)
 
 
 def _read_split_lists(root: Path, lists: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -110,7 +123,7 @@ def _read_split_lists(root: Path, lists: tuple[tuple[str, str], ...]) -> dict[st
             lines = (root / name).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise DataError(f"{root / name}: cannot read the {split} list ({exc.strerror})") from None
-        split_of.update({line.strip(): split for line in lines if line.strip()})
+        split_of.update({os.path.splitext(line.strip())[0]: split for line in lines if line.strip()})
     return split_of
 
 

@@ -40,7 +40,7 @@ def is_probe(model: torch.nn.Module) -> bool:
 
 def window_hop(config: DataConfig, sample_rate: int) -> tuple[int, int]:
     """Evaluation window and hop in samples."""
-    return round(config.resolved_window_s * sample_rate), max(1, round(config.resolved_hop_s * sample_rate))
+    return config.window_samples(sample_rate), max(1, round(config.resolved_hop_s * sample_rate))
 
 
 def probe_embeddings(model: Any, data: PreparedData, rows: list[ManifestRow], config: DataConfig, batch_size: int,

@@ -30,6 +30,7 @@ from earmark.export.items import write_item_onnx
 from earmark.export.parity import ParityReport, check_parity, parity_windows
 from earmark.fileio import FILE_MODE, cannot_write, make_dir, remove_stale_temporaries
 from earmark.inference.backends import (
+    FIXED_SAMPLES,
     TORCHSCRIPT_EXTRA,
     Backend,
     ModelInfo,
@@ -147,10 +148,12 @@ def write_torchscript(model: Classifier, path: Path, info: ModelInfo, example: t
     except (RuntimeError, TypeError, ValueError) as exc:
         raise ExportError(f"torch.jit.trace cannot trace model {info.model!r}: {str(exc).splitlines()[0][:200]}"
                           ) from None
-    torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_EXTRA: json.dumps(info.to_metadata())})
-    if isinstance(model, ItemClassifier):
-        return False  # an item has one size
-    return isinstance(model, AudioClassifier) or model.backbone.dynamic_length  # a trace fixes GE2E's partials
+    # an image's or table row's item has one size; a trace fixes GE2E's partials
+    dynamic = not isinstance(model, ItemClassifier) and (isinstance(model, AudioClassifier)
+                                                         or model.backbone.dynamic_length)
+    metadata = info.to_metadata() | ({} if dynamic else {FIXED_SAMPLES: str(example.shape[1])})
+    torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_EXTRA: json.dumps(metadata)})
+    return dynamic
 
 
 _WRITERS: dict[str, Callable[[Classifier, Path, ModelInfo, torch.Tensor], bool]] = {

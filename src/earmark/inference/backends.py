@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from earmark.checkpoint import LoadedModel
 
 TORCHSCRIPT_EXTRA = "earmark.json"  # the ModelInfo inside a TorchScript archive (`_extra_files`)
+FIXED_SAMPLES = "fixed_samples"  # in that ModelInfo when the trace takes one window length only (GE2E)
 _LISTS = ("labels", "item_shape", "columns")  # ModelInfo fields written to metadata as JSON lists
 
 
@@ -116,9 +117,7 @@ class OnnxBackend:
         self.item_shape = tuple(first_input.shape[1:]) if len(first_input.shape) > 2 else None  # an image [C, H, W]
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        if self.fixed_samples is not None and batch.shape[1] != self.fixed_samples:
-            raise EarmarkError(f"this ONNX export takes windows of exactly {self.fixed_samples} samples "
-                               f"(got {batch.shape[1]}); leave --window at the model's")
+        check_window_length(self.fixed_samples, batch.shape[1], "ONNX")
         if self.item_shape is not None:  # flat image values [B, C·H·W], as every backend takes them
             batch = batch.reshape(batch.shape[0], *self.item_shape)
         return np.asarray(self.session.run(None, {self.input: np.ascontiguousarray(batch, dtype=np.float32)})[0])
@@ -173,3 +172,10 @@ def __getattr__(name: str) -> Any:
 
         return getattr(torch_backends, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def check_window_length(fixed: int | None, got: int, what: str) -> None:
+    """An export traced for one window length refuses another (`--window`) in one line instead of failing inside."""
+    if fixed is not None and got != fixed:
+        raise EarmarkError(f"this {what} export takes windows of exactly {fixed} samples (got {got}); leave "
+                           "--window at the model's")

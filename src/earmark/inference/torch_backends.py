@@ -12,7 +12,7 @@ from earmark.audio.windows import cut_windows
 from earmark.checkpoint import LoadedModel
 from earmark.classifier import AudioClassifier
 from earmark.errors import EarmarkError
-from earmark.inference.backends import TORCHSCRIPT_EXTRA, ModelInfo
+from earmark.inference.backends import FIXED_SAMPLES, TORCHSCRIPT_EXTRA, ModelInfo, check_window_length
 from earmark.inference.featuremap import FeatureMap
 
 
@@ -58,9 +58,12 @@ class TorchScriptBackend:
         except ValueError:
             props = {}
         self.info = ModelInfo.from_metadata(props, path)
+        fixed = props.get(FIXED_SAMPLES)
+        self.fixed_samples = int(fixed) if str(fixed or "").isdigit() else None  # None: any length
 
     @torch.no_grad()
     def logits(self, batch: np.ndarray) -> np.ndarray:
+        check_window_length(self.fixed_samples, batch.shape[1], "TorchScript")
         return self.module(torch.from_numpy(batch)).float().numpy()
 
     def span_logits(self, span: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:

@@ -95,7 +95,7 @@ def fit_logreg_run(data_dir: Path, run_dir: Path, config: TrainConfig, command: 
     start = time.perf_counter()
     model = build_model(config, data.labels, data.sample_rate)
     assert isinstance(model, AudioClassifier)  # logreg is a network over the default front-end, never a backbone
-    window = round(config.data.resolved_window_s * data.sample_rate)
+    window = config.data.window_samples(data.sample_rate)
     fit_normalizer(model, data, rows["train"], window)
     model.eval()
     features, y = window_statistics(model, data, rows["train"], window,

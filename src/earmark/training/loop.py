@@ -125,7 +125,7 @@ def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[Manif
     if isinstance(model, BackboneClassifier):
         model, pretrained, notes = _backbone_model(model, config, saved)
         if saved is None and isinstance(model, BackboneClassifier) and model.finetune:
-            fit_head_statistics(model, data, train_rows, round(config.data.resolved_window_s * data.sample_rate))
+            fit_head_statistics(model, data, train_rows, config.data.window_samples(data.sample_rate))
         return model, pretrained, notes
     if isinstance(model, ItemClassifier):
         return _item_model(model, config, data, train_rows, saved)
@@ -138,7 +138,7 @@ def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[Manif
         pretrained = start.pretrained
         notes.append(describe(start, Path(config.model.init_from)))
     if saved is None and (start is None or not start.kept_statistics):
-        fit_normalizer(model, data, train_rows, round(config.data.resolved_window_s * data.sample_rate))
+        fit_normalizer(model, data, train_rows, config.data.window_samples(data.sample_rate))
     frozen = freeze(model, config.model.freeze)
     if frozen:
         notes.append(freeze_note(frozen, model))
@@ -209,7 +209,7 @@ def _set_up(fabric: Any, model: Classifier, pretrained: list[str], saved: dict[s
         def score(net: torch.nn.Module) -> ClipScores:
             return score_embeddings(net, val, rows["val"], data.labels, config.data, batch, device)
     else:
-        dataset = TrainWindows(data, rows["train"], round(config.data.resolved_window_s * data.sample_rate),
+        dataset = TrainWindows(data, rows["train"], config.data.window_samples(data.sample_rate),
                                shift=config.augment.time_shift)
 
         def score(net: torch.nn.Module) -> ClipScores:
@@ -231,7 +231,7 @@ def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module,
     """The epoch loop; rank 0 writes checkpoints, history.csv and the TensorBoard scalars."""
     fabric_model, optimizer = fabric.setup(setup.trainee, setup.optimizer)
     if config.trainer.compile and isinstance(setup.model, AudioClassifier):
-        compile_network(setup.model, round(config.data.resolved_window_s * data.sample_rate), fabric.device)
+        compile_network(setup.model, config.data.window_samples(data.sample_rate), fabric.device)
     criterion = criterion.to(fabric.device)
     scalars = ScalarLog(files.tensorboard, setup.state.epoch) if fabric.is_global_zero else None
     try:
