@@ -174,3 +174,18 @@ def test_image_augmentation_is_train_only_and_keeps_the_pixels() -> None:
     rows = shifted[0, 0].flatten().tolist()  # a shift moves pixels, zero-filling the margin
     assert all(value == 0.0 or value in images[0, 0].flatten().tolist() for value in rows)
     assert AugmentConfig().image_flip is False  # flipping is off unless asked: wrong for digits and text
+
+
+def test_a_rotated_photo_is_decoded_upright(tmp_path: Path) -> None:
+    from earmark.data.images import load_image, read_header
+
+    pixels = np.zeros((10, 20, 3), np.uint8)
+    pixels[:, :5] = 255  # a bright left edge; EXIF orientation 6 turns it into the top edge
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "turned.jpg", exif=exif.tobytes(), quality=95)
+    header = read_header(tmp_path / "turned.jpg")
+    assert (header.width, header.height) == (10, 20)
+    upright, _, _ = load_image(tmp_path / "turned.jpg", 1, 20, 10)
+    assert upright[0, :3].mean() > 0.9 and upright[0, -3:].mean() < 0.1

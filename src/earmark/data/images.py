@@ -1,10 +1,11 @@
 """Images as model input: decode with Pillow (PNG, JPEG, BMP, GIF first frame), one resize policy shared by
 `prepare` and `predict`, a content hash and a perceptual difference hash (dHash) for near duplicates.
 
-The policy: every image is converted to 8-bit grayscale (`L`, one channel) or RGB (three; alpha dropped),
-then stretched to the dataset's height × width with Pillow's bilinear filter (no resize when it already has
-that size), then scaled to [0, 1] and laid out `[C, H, W]`. The same function feeds training (through the
-cache) and prediction, in PyTorch and in ONNX, so both see identical pixels.
+The policy: every image is turned upright per its EXIF orientation, converted to 8-bit grayscale (`L`, one
+channel) or RGB (three; alpha dropped), then stretched to the dataset's height × width with Pillow's bilinear
+filter (no resize when it already has that size), then scaled to [0, 1] and laid out `[C, H, W]`. The same
+function feeds training (through the cache) and prediction, in PyTorch and in ONNX, so both see identical
+pixels.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ HASH_SIZE = 16  # dHash over a 17 × 16 grayscale thumbnail: 256 bits (candidate
 MIN_CORRELATION = 0.997
 EXHAUSTIVE = 4096  # up to this many images every pair is compared (one 4096 × 4096 product)
 _MAX_BUCKET = 200  # a row pattern shared by more images than this (blank margins) proposes no pairs
+_ORIENTATION = 0x0112  # the EXIF tag of a photo's rotation
 RESIZE_POLICY = "stretch"  # to height × width, aspect not kept, Pillow bilinear; recorded with the data and model
 
 
@@ -69,7 +71,8 @@ def read_header(path: Path) -> ImageHeader:
     """Mode and size of an image file (pixels not decoded)."""
     image = _open(path)
     with image:
-        return ImageHeader(_channels(image), image.width, image.height)
+        turned = image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)  # a camera's quarter turn: sides swap
+        return ImageHeader(_channels(image), *((image.height, image.width) if turned else image.size))
 
 
 def _channels(image) -> int:  # type: ignore[no-untyped-def]
@@ -83,12 +86,15 @@ def _channels(image) -> int:  # type: ignore[no-untyped-def]
 def load_image(path: Path, channels: int, height: int, width: int) -> tuple[np.ndarray, str, int]:
     """float32 `[channels, height, width]` in [0, 1] per the resize policy, the sha1 of the decoded pixels at the
     file's own size (equal for identical pixels in any format) and the file's own channel count."""
+    from PIL import ImageOps
+
     image = _open(path)
     with image:
         try:
             image.load()  # truncated files fail here (Pillow does not pad them unless asked)
             own = _channels(image)
-            converted = image.convert("L" if channels == 1 else "RGB")
+            upright = ImageOps.exif_transpose(image)  # a photo as its camera meant it to be seen
+            converted = upright.convert("L" if channels == 1 else "RGB")
         except (OSError, ValueError, SyntaxError) as exc:
             raise DecodeError(f"truncated or damaged image ({str(exc)[:120]})") from None
     sha1 = hashlib.sha1(converted.tobytes() + f"{converted.size}".encode()).hexdigest()
