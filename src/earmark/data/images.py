@@ -71,7 +71,10 @@ def read_header(path: Path) -> ImageHeader:
     """Mode and size of an image file (pixels not decoded)."""
     image = _open(path)
     with image:
-        turned = image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)  # a camera's quarter turn: sides swap
+        try:  # a PNG keeps EXIF at its end: a truncated file fails here, and is rejected when decoded
+            turned = image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8)  # a camera's quarter turn: sides swap
+        except (OSError, ValueError, SyntaxError):
+            turned = False
         return ImageHeader(_channels(image), *((image.height, image.width) if turned else image.size))
 
 
