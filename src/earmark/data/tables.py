@@ -43,7 +43,7 @@ def read_rows(table: Path) -> tuple[list[str], list[dict[str, str]]]:
     return list(reader.fieldnames or []), rows
 
 
-def _number(text: str | None) -> float | None:
+def finite_number(text: str | None) -> float | None:
     """The finite float in `text`, or None."""
     try:
         value = float((text or "").strip())
@@ -63,7 +63,7 @@ def feature_columns(header: list[str], rows: list[dict[str, str]], spec: LabelSp
             raise DataError(f"--features-columns: no column {missing[0]!r} (columns: {', '.join(header)})")
         return wanted, [c for c in header if c not in reserved and c not in wanted]
     candidates = [c for c in header if c not in reserved]
-    features = [c for c in candidates if any(_number(row.get(c)) is not None for row in rows)]
+    features = [c for c in candidates if any(finite_number(row.get(c)) is not None for row in rows)]
     return features, [c for c in candidates if c not in features]
 
 
@@ -106,6 +106,6 @@ def _row_problem(row: dict[str, str], columns: list[str], duplicate: bool) -> st
         raw = row.get(column)
         if raw is None or not raw.strip():
             return f"feature {column!r} is missing"
-        if _number(raw) is None:
+        if finite_number(raw) is None:
             return f"feature {column!r} is not a finite number: {raw.strip()[:40]!r}"
     return None

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from earmark.data.images import IMAGE_EXTENSIONS, RESIZE_POLICY, load_image
-from earmark.data.tables import _number, read_rows
+from earmark.data.tables import finite_number, read_rows
 from earmark.errors import EarmarkError
 from earmark.inference.backends import ModelInfo
 
@@ -39,7 +39,7 @@ def table_values(path: Path, info: ModelInfo) -> list[tuple[str, np.ndarray]]:
         raise EarmarkError(f"no feature column {missing[0]!r} (the model reads {', '.join(info.columns[:8])}...)")
     found = []
     for number, row in enumerate(rows, start=2):
-        values = [_number(row.get(column)) for column in info.columns]
+        values = [finite_number(row.get(column)) for column in info.columns]
         bad = next((c for c, v in zip(info.columns, values) if v is None), None)
         if bad is not None:
             raise EarmarkError(f"line {number}: feature {bad!r} is {(row.get(bad) or '').strip()[:40]!r}, "
