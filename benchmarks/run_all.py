@@ -53,6 +53,8 @@ SCRIPTS = [
      "in-process Predictor", ["serve.py"]),
     ("robustness", "the default model under noise, codecs, sample rates, gain, shift and reverb on FSDD and ESC-10; "
      "ECE before and after temperature scaling; `robustness` against `evaluate` wall time", ["robustness.py"]),
+    ("images", "images through the pipeline: cnn and mlp on the UCI digits against scikit-learn's SVC and logistic "
+     "regression; ONNX parity", ["images.py"]),
 ]
 
 

@@ -24,10 +24,11 @@ FSDD = ROOT.parent / "shared" / "data" / "fsdd"
                                             ("pretrained.py", "| espeak gender | voice-disjoint 80/10/10 | ge2e |"),
                                             ("recipes.py", "| espeak digits | 2 folds by voice (cv) | --auto |"),
                                             ("serve.py", "| earmark serve over HTTP | 4 |"),
-                                            ("robustness.py", "| espeak digits | 50/25/25 by voice |")])
+                                            ("robustness.py", "| espeak digits | 50/25/25 by voice |"),
+                                            ("images.py", "| earmark cnn (")])
 def test_benchmark_quick_mode(script: str, needle: str) -> None:
     pytest.importorskip("librosa")
-    if script in ("inference.py", "pretrained.py"):
+    if script in ("inference.py", "pretrained.py", "images.py"):
         pytest.importorskip("onnxruntime")
     if script == "peers.py":
         require_peers()

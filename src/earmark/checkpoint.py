@@ -16,12 +16,15 @@ from earmark import __version__
 from earmark.classifier import AudioClassifier
 from earmark.config import TrainConfig, from_dict, to_dict
 from earmark.errors import EarmarkError
+from earmark.features.items import ITEM_KINDS
 from earmark.fileio import write_bytes_atomic
+from earmark.item_classifier import ItemClassifier
 from earmark.models.pretrained import is_backbone
 from earmark.models.pretrained.classifier import BackboneClassifier, build_backbone_classifier
 
 FORMAT = "earmark-checkpoint-1"
-Classifier = AudioClassifier | BackboneClassifier  # waveform [B, S] → logits [B, K], front-end inside
+# waveform [B, S] (an image's or table row's values [B, N]) → logits [B, K], front-end inside
+Classifier = AudioClassifier | BackboneClassifier | ItemClassifier
 
 
 @dataclass
@@ -62,6 +65,8 @@ def build_model(config: TrainConfig, labels: list[str], sample_rate: int,
     BackboneClassifier (with its pretrained weights, or given a checkpoint's `backbone` record its layout only)."""
     if is_backbone(config.model.name):
         return build_backbone_classifier(config.model, config.augment, sample_rate, len(labels), backbone)
+    if config.features.kind in ITEM_KINDS:
+        return ItemClassifier(config.features, config.model, config.augment, len(labels))
     return AudioClassifier(config.features, config.model, config.augment, sample_rate, len(labels))
 
 

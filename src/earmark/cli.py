@@ -93,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", type=Path)
     p.add_argument("out", type=Path)
     _add_source_options(p)
+    p.add_argument("--kind", default="auto", choices=("auto", "audio", "image", "table"),
+                   help="what SOURCE holds (default: images when its files are images, a feature table when the "
+                   "--labels CSV has no path column or --features-columns is given, else audio)")
+    p.add_argument("--image-size", default=None,
+                   help="images: HEIGHTxWIDTH they are stretched to (default: the most common size, longer side "
+                   "at most 128)")
+    p.add_argument("--features-columns", default=None,
+                   help="feature table: comma-separated feature columns (default: every numeric column but "
+                   "path, label, group, split and fold)")
     p.set_defaults(handler=commands.prepare)
 
     p = sub.add_parser("train", help="train a model on a prepared dataset")

@@ -28,11 +28,13 @@ def synth(args: argparse.Namespace) -> int:
 
 
 def prepare(args: argparse.Namespace) -> int:
-    from earmark.data.prepare import prepare
+    from earmark.data.prepare import ItemOptions, prepare
 
     source = _source_options(args)
+    items = ItemOptions(getattr(args, "kind", "auto"), getattr(args, "image_size", None),
+                        getattr(args, "features_columns", None))
     report = prepare(args.source, args.out, source.spec, _prepare_options(args, source),
-                     command=args.command_line)
+                     command=args.command_line, items_options=items)
     _print_prepare_summary(args.out, report)
     return 0
 
@@ -198,16 +200,19 @@ def evaluate(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     from earmark.data.sources import audio_files
     from earmark.inference import Predictor
+    from earmark.inference.items import input_extensions
     from earmark.inference.timeline import label_track_paths, write_timeline
 
     predictor = Predictor.from_path(args.model, hop_s=args.hop, window_s=args.window, top_k=args.top_k)
-    files = [f for item in args.inputs for f in (audio_files(item) if item.is_dir() else [item])]
+    kinds = input_extensions(predictor.info)  # an image or table model: its files, not audio, in a folder
+    files = [f for item in args.inputs
+             for f in ((audio_files(item, kinds) if kinds else audio_files(item)) if item.is_dir() else [item])]
     if args.timeline is not None:
         label_track_paths(args.timeline, [str(f) for f in files])  # a bad name fails before any work
     results, failed = [], 0
     for path in files:
         try:
-            results.append(predictor.predict(path).to_dict())
+            results += [prediction.to_dict() for prediction in predictor.predict_many(path)]
         except EarmarkError as exc:
             failed += 1
             print(f"earmark predict: {path}: {exc}", file=sys.stderr)
@@ -225,8 +230,10 @@ def export(args: argparse.Namespace) -> int:
     info = report.info
     axes = ("" if report.format != "onnx" else " (dynamic batch and length)" if report.dynamic_samples
             else f" (dynamic batch; windows of exactly {info.window_samples} samples)")
-    print(f"exported {info.model}: waveform at {info.sample_rate} Hz → {len(info.labels)} logits "
-          f"→ {report.path}{axes}")
+    what = (f"waveform at {info.sample_rate} Hz" if info.input_kind == "waveform" else
+            f"{info.input_kind} {'x'.join(map(str, info.item_shape))}")
+    axes = " (dynamic batch)" if info.input_kind != "waveform" and report.format == "onnx" else axes
+    print(f"exported {info.model}: {what} → {len(info.labels)} logits → {report.path}{axes}")
     print(f"parity with PyTorch: {report.parity.line()}  ({report.seconds:.1f} s)")
     if report.fallback:
         print(f"earmark export: note: parity checked on {report.parity.source}: {report.fallback}", file=sys.stderr)

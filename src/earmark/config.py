@@ -45,7 +45,7 @@ class DataConfig:
 class FeatureConfig:
     """The front-end computed on the device from raw waveforms; stored with the model."""
 
-    kind: str = "logmel"  # spectrogram | logmel | mfcc
+    kind: str = "logmel"  # spectrogram | logmel | mfcc; image | table: set from the prepared data (data/items.py)
     n_fft: int = 512
     hop_length: int = 160
     n_mels: int = 64
@@ -55,6 +55,10 @@ class FeatureConfig:
     f_max: float | None = None  # None: Nyquist
     top_db: float | None = 80.0
     normalize: str = "dataset"  # dataset (per-frequency mean/std of the training split) | instance | none
+    # Images and feature tables (copied from the prepared data when training starts; empty for audio):
+    shape: list[int] = field(default_factory=list)  # image [C, H, W] or table [F]: the values of one item
+    resize: str = ""  # the images' resize policy (data/images.py), applied the same way by predict
+    columns: list[str] = field(default_factory=list)  # a table's feature columns, in the order the model reads them
 
 
 @dataclass
@@ -76,6 +80,8 @@ class AugmentConfig:
     freq_mask_width: int = 8
     time_masks: int = 0
     time_mask_width: int = 10
+    image_shift: float = 0.1  # images: random shift by up to this fraction of each side (zero padded); 0: off
+    image_flip: bool = False  # images: random left-right flip (off: wrong for digits and text)
 
 
 @dataclass

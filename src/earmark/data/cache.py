@@ -34,8 +34,9 @@ class CachedClip:
 _CLIP_FIELDS = tuple(f.name for f in fields(CachedClip))
 
 
-def shard_path(cache_dir: Path, shard: int) -> Path:
-    return cache_dir / f"shard-{shard:05d}.int16"
+def shard_path(cache_dir: Path, shard: int, dtype: str = "int16") -> Path:
+    """A shard's data file: int16 audio, or float32 values of images and feature tables (data/items.py)."""
+    return cache_dir / f"shard-{shard:05d}.{dtype}"
 
 
 def _sidecar_path(cache_dir: Path, shard: int) -> Path:
@@ -142,11 +143,12 @@ def clip_facts(result: Decoded, shard: int, offset: int) -> CachedClip:
                       result.fingerprint.tobytes().hex())
 
 
-def open_shards(cache_dir: Path, count: int) -> list[np.ndarray]:
-    """Memory-mapped int16 views of shards 0..count-1 (an empty shard maps to an empty array)."""
+def open_shards(cache_dir: Path, count: int, dtype: str = "int16") -> list[np.ndarray]:
+    """Memory-mapped int16 (or float32) views of shards 0..count-1 (an empty shard maps to an empty array)."""
     maps: list[np.ndarray] = []
+    layout = "<i2" if dtype == "int16" else "<f4"
     for shard in range(count):
-        path = shard_path(cache_dir, shard)
+        path = shard_path(cache_dir, shard, dtype)
         size = path.stat().st_size if path.is_file() else 0
-        maps.append(np.memmap(path, dtype="<i2", mode="r") if size else np.zeros(0, dtype=np.int16))
+        maps.append(np.memmap(path, dtype=layout, mode="r") if size else np.zeros(0, dtype=layout))
     return maps

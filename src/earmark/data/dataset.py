@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +27,9 @@ class PreparedData:
     rows: list[ManifestRow]
     labels: list[str]
     sample_rate: int
-    shards: list[np.ndarray]  # memory-mapped int16, one per cache shard
+    shards: list[np.ndarray]  # memory-mapped int16 (audio) or float32 (images, tables), one per cache shard
+    kind: str = "audio"  # audio | image | table (data/items.py): an image or a table row is one "clip" of
+    item: dict[str, Any] = field(default_factory=dict)  # `sample_rate` values, its shape, resize policy, columns
 
     @classmethod
     def open(cls, root: Path) -> PreparedData:
@@ -35,14 +38,15 @@ class PreparedData:
         try:
             labels = list(json.loads((root / "labels.json").read_text(encoding="utf-8")))
             sample_rate = int(json.loads((root / "report.json").read_text(encoding="utf-8"))["sample_rate"])
-            count = int(json.loads((root / "prepare.json").read_text(encoding="utf-8"))["shards"])
-            shards = open_shards(root / "cache", count)
+            state = json.loads((root / "prepare.json").read_text(encoding="utf-8"))
+            item = dict(state.get("item") or {})
+            shards = open_shards(root / "cache", int(state["shards"]), "float32" if item else "int16")
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(f"{root}: incomplete prepared dataset ({exc}); run `earmark prepare` again") from None
         for row in rows:
             if row.shard >= len(shards) or row.offset + row.num_samples > shards[row.shard].size:
                 raise DataError(f"{root}: audio cache does not match the manifest; run `earmark prepare` again")
-        return cls(root, rows, labels, sample_rate, shards)
+        return cls(root, rows, labels, sample_rate, shards, str(item.get("kind", "audio")), item)
 
     def split_rows(self, split: str) -> list[ManifestRow]:
         """Rows of one split (`train`, `val`, `test`)."""
@@ -52,7 +56,8 @@ class PreparedData:
         """float32 samples `[start, stop)` of one clip in [-1, 1] (the whole clip by default)."""
         stop = row.num_samples if stop is None else min(stop, row.num_samples)
         begin = row.offset + start
-        return self.shards[row.shard][begin : row.offset + stop].astype(np.float32) / 32768.0
+        raw = self.shards[row.shard][begin : row.offset + stop]
+        return raw.astype(np.float32) / 32768.0 if raw.dtype == np.int16 else np.array(raw, dtype=np.float32)
 
 
 class TrainWindows(Dataset[tuple[torch.Tensor, int]]):

@@ -20,6 +20,12 @@ from earmark.progress import Progress
 
 def doctor(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions) -> dict[str, Any]:
     """Decode every file with prepare's code and write report.md/json, rejected.csv and overview.png to `out`."""
+    from earmark.data.items import detect_kind
+
+    kind = detect_kind(source, spec, None)
+    if kind != "audio":
+        raise DataError(f"{source}: holds {'images' if kind == 'image' else 'a feature table'}; `doctor` is for "
+                        "audio: `earmark prepare` checks images and tables and writes the same report")
     items, skipped = scan(source, spec)
     if not items:
         raise DataError(f"{source}: no labelled audio files found (check --labels)")

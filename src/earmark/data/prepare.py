@@ -25,6 +25,15 @@ CACHE_FORMAT = 2  # bump when decoding, resampling or fingerprints change: old c
 
 
 @dataclass(frozen=True)
+class ItemOptions:
+    """What `prepare` needs beyond PrepareOptions for images and feature tables (data/items.py)."""
+
+    kind: str = "auto"  # auto | audio | image | table
+    image_size: str | None = None  # HEIGHTxWIDTH; None: the most common size, longer side at most 128
+    feature_columns: str | None = None  # comma-separated; None: every numeric column but path/label/group/...
+
+
+@dataclass(frozen=True)
 class PrepareOptions:
     """How `prepare` turns a source into a dataset (recorded in `prepare.json`)."""
 
@@ -38,10 +47,17 @@ class PrepareOptions:
     shard_items: int = 256  # files per cache shard: the unit of parallel work and the most a kill can lose
 
 
-def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions, command: str = "") -> dict[str, Any]:
+def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions, command: str = "",
+            items_options: ItemOptions | None = None) -> dict[str, Any]:
     """Prepare `source` into `out`; returns the report. Re-running finished work is a no-op; an
     interrupted run resumes from its last finished cache shard. `command` (the command line) is recorded in
-    prepare.json so a model card can say how to reproduce the data."""
+    prepare.json so a model card can say how to reproduce the data. A folder of images or a feature table
+    (data/items.py decides, with `items_options`) is prepared by data/items.py the same way."""
+    from earmark.data.items import detect_kind, prepare_items
+
+    kind = detect_kind(source, spec, items_options)
+    if kind != "audio":
+        return prepare_items(source, out, spec, options, items_options or ItemOptions(), kind, command)
     items, skipped = scan(source, spec)
     job, cache_key = _job_ids(source, spec, options, items)
     done = _finished_report(out, job)
@@ -57,20 +73,23 @@ def prepare(source: Path, out: Path, spec: LabelSpec, options: PrepareOptions, c
     if options.strict and (report["n_rejected"] or not report["leakage"]["ok"]):
         raise DataError(f"{source}: {report['n_rejected']} file(s) rejected or leakage found (--strict); "
                         f"see {out / 'rejected.csv'} and the leakage section of the report")
-    _write_outputs(out, rows, rejected=[*skipped, *rejected], report=report, job=job, command=command)
+    write_outputs(out, rows, rejected=[*skipped, *rejected], report=report, job=job, command=command)
     return report
 
 
 def analyse(source: Path, spec: LabelSpec, options: PrepareOptions, items: list[Item], clips: list[CachedClip],
-            rejected: list[Skipped]) -> tuple[list[ManifestRow], dict[str, Any]]:
-    """Manifest rows with splits and folds, and the report (duplicates, leakage) for decoded clips."""
+            rejected: list[Skipped], near_sets: list[list[int]] | None = None
+            ) -> tuple[list[ManifestRow], dict[str, Any]]:
+    """Manifest rows with splits and folds, and the report (duplicates, leakage) for decoded clips; near
+    duplicates from the clips' audio fingerprints unless `near_sets` (indices into `clips`) are given."""
     rows = [_row(items[clip.index], clip, options.sample_rate) for clip in clips]
     if not rows:
         raise DataError(f"{source}: none of the {len(items)} files could be used (reasons in rejected.csv)")
     protocol = split_protocol(rows, options)  # from the source's splits, before any are assigned
     rows = _assign_folds(_assign_splits(rows, options), options)
-    sets = near_duplicates([np.frombuffer(bytes.fromhex(c.fingerprint), dtype=np.uint8) for c in clips],
-                           [c.num_samples / options.sample_rate for c in clips])
+    sets = near_sets if near_sets is not None else near_duplicates(
+        [np.frombuffer(bytes.fromhex(c.fingerprint), dtype=np.uint8) for c in clips],
+        [c.num_samples / options.sample_rate for c in clips])
     near = [[rows[i].path for i in members] for members in sets]
     report = build_report(source, rows, rejected, spec, options.sample_rate, near)
     return rows, {**report, "split_protocol": protocol}
@@ -153,9 +172,9 @@ def _assign_folds(rows: list[ManifestRow], options: PrepareOptions) -> list[Mani
     return [dataclasses.replace(row, fold=fold) for row, fold in zip(rows, folds)]
 
 
-def _write_outputs(out: Path, rows: list[ManifestRow], rejected: list[Skipped], report: dict[str, Any],
-                   job: str, command: str) -> None:
-    """Labels, rejected files, reports, then the manifest and the done-marker last."""
+def write_outputs(out: Path, rows: list[ManifestRow], rejected: list[Skipped], report: dict[str, Any],
+                  job: str, command: str, extra: dict[str, Any] | None = None) -> None:
+    """Labels, rejected files, reports, then the manifest and the done-marker last (`extra` goes into it)."""
     labels = sorted({row.label for row in rows})
     write_json_atomic(out / "labels.json", labels)
     write_csv_atomic(out / "rejected.csv", ["source", "reason"], [(r.source, r.reason) for r in rejected])
@@ -163,4 +182,4 @@ def _write_outputs(out: Path, rows: list[ManifestRow], rejected: list[Skipped], 
     write_manifest(out / "manifest.csv", rows)
     write_json_atomic(out / "prepare.json", {"job": job, "columns": list(MANIFEST_COLUMNS),
                                              "shards": 1 + max((row.shard for row in rows), default=0),
-                                             "command": command})
+                                             "command": command, **(extra or {})})

@@ -87,15 +87,12 @@ def render_markdown(report: dict) -> str:
         f"- labels from: `{report['labels_from']}`; groups from: `{report['groups_from'] or 'each file alone'}`"
         f" ({report['n_groups']} groups)",
         f"- split: {report.get('split_protocol', 'unknown')}",
-        f"- sample rate: {report['sample_rate']} Hz (source rates: {report['source_sample_rates']})",
-        f"- durations: min {report['duration_s']['min']:.2f} s, median {report['duration_s']['median']:.2f} s,"
-        f" max {report['duration_s']['max']:.2f} s",
+        *_format_lines(report),
         f"- leakage check: {'OK: no group or duplicate crosses splits' if leak['ok'] else 'PROBLEM'}"
         f" ({leak['n_groups_across_splits']} groups across splits, "
         f"{len(leak['duplicates_across_splits'])} exact and {leak['n_near_duplicates_across_splits']} near-duplicate"
         " sets across splits)",
-        f"- duplicates: {leak['n_exact_duplicate_sets']} sets of identical audio, {leak['n_near_duplicate_sets']} sets"
-        " of near-identical audio (same recording re-encoded, re-gained or slightly trimmed)",
+        _duplicates_line(report),
         "", "## Clips per split and label", "",
     ]
     labels = list(report["class_counts"])
@@ -104,20 +101,47 @@ def render_markdown(report: dict) -> str:
     lines.append("|---|" + "---:|" * len(splits))
     for label in labels:
         lines.append(f"| {label} | " + " | ".join(str(report["split_counts"][s].get(label, 0)) for s in splits) + " |")
-    lines += _duplicate_lines(leak)
+    lines += _duplicate_lines(leak, _NOUNS.get(report.get("kind", "audio"), "audio"))
     if report["rejected_reasons"]:
         lines += ["", "## Rejected files by reason", ""]
         lines += [f"- {reason}: {n}" for reason, n in report["rejected_reasons"].items()]
     return "\n".join(lines) + "\n"
 
 
-def _duplicate_lines(leak: dict) -> list[str]:
+def _format_lines(report: dict) -> list[str]:
+    """What the items are: rates and durations of audio, or the shape of images and feature rows."""
+    item = report.get("item")
+    if item and item.get("kind") == "image":
+        return [f"- images: {'x'.join(map(str, item['shape']))} (channels x height x width), resize policy "
+                f"{item['resize']} (bilinear); source sizes (width x height): {item['source_sizes']}"]
+    if item:
+        more = ", ..." if len(item["columns"]) > 12 else ""
+        return [f"- feature table: {len(item['columns'])} feature columns ({', '.join(item['columns'][:12])}{more});"
+                f" ignored columns: {item['ignored_columns'] or 'none'}"]
+    return [f"- sample rate: {report['sample_rate']} Hz (source rates: {report['source_sample_rates']})",
+            f"- durations: min {report['duration_s']['min']:.2f} s, median {report['duration_s']['median']:.2f} s,"
+            f" max {report['duration_s']['max']:.2f} s"]
+
+
+_NOUNS = {"audio": "audio", "image": "images", "table": "feature rows"}
+
+
+def _duplicates_line(report: dict) -> str:
+    """How many sets of identical and near-identical items there are, in the words of their kind."""
+    leak, kind = report["leakage"], report.get("kind", "audio")
+    how = {"audio": "same recording re-encoded, re-gained or slightly trimmed",
+           "image": "same picture re-encoded, resized or re-lit", "table": "equal once rounded to float16"}[kind]
+    return (f"- duplicates: {leak['n_exact_duplicate_sets']} sets of identical {_NOUNS[kind]}, "
+            f"{leak['n_near_duplicate_sets']} sets of near-identical {_NOUNS[kind]} ({how})")
+
+
+def _duplicate_lines(leak: dict, noun: str = "audio") -> list[str]:
     """The leakage details a person must act on: what crosses splits, then the duplicate sets."""
     lines: list[str] = []
     sections = (("Groups in more than one split", [[g] for g in leak["groups_across_splits"]]),
-                ("Identical audio in more than one split", leak["duplicates_across_splits"]),
-                ("Near-identical audio in more than one split", leak["near_duplicates_across_splits"]),
-                ("Near-identical audio (all)", leak["near_duplicates"]))
+                (f"Identical {noun} in more than one split", leak["duplicates_across_splits"]),
+                (f"Near-identical {noun} in more than one split", leak["near_duplicates_across_splits"]),
+                (f"Near-identical {noun} (all)", leak["near_duplicates"]))
     for title, sets in sections:
         if sets:
             lines += ["", f"## {title}", ""] + [f"- {', '.join(paths[:6])}" for paths in sets[:20]]

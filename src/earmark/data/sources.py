@@ -55,19 +55,21 @@ class Skipped:
     reason: str
 
 
-def scan(root: Path, spec: LabelSpec) -> tuple[list[Item], list[Skipped]]:
-    """All labelled items under `root` per `spec`, sorted by path, plus what was skipped and why."""
+def scan(root: Path, spec: LabelSpec,
+         extensions: frozenset[str] = AUDIO_EXTENSIONS) -> tuple[list[Item], list[Skipped]]:
+    """All labelled items under `root` per `spec` (files with one of `extensions`), sorted by path, plus what was
+    skipped and why."""
     if not root.is_dir():
         raise DataError(f"{root}: not a directory")
     if spec.labels.startswith("csv:"):
         items, skipped = _scan_csv(root, Path(spec.labels[4:]), spec)
     elif spec.labels.startswith("regex:"):
         pattern = _compile(spec.labels[6:], "--labels", "label")
-        files, skipped = _named_files(root)
+        files, skipped = _named_files(root, extensions)
         items, more = _scan_regex(root, files, pattern)
         skipped += more
     elif spec.labels == "folder":
-        files, skipped = _named_files(root)
+        files, skipped = _named_files(root, extensions)
         items, more = _scan_folder(root, files)
         skipped += more
     else:
@@ -141,26 +143,27 @@ def _compile(pattern: str, option: str, required: str) -> re.Pattern[str]:
     return compiled
 
 
-def audio_files(root: Path) -> list[Path]:
-    """Every file under `root` with an audio extension, sorted; directory symlinks are not followed (no loops)."""
-    return [root / rel for rel in _relative_audio_paths(root)]
+def audio_files(root: Path, extensions: frozenset[str] = AUDIO_EXTENSIONS) -> list[Path]:
+    """Every file under `root` with an audio extension (or one of `extensions`), sorted; directory symlinks are
+    not followed (no loops)."""
+    return [root / rel for rel in _relative_audio_paths(root, extensions)]
 
 
-def _relative_audio_paths(root: Path) -> list[str]:
-    """Sorted POSIX paths, relative to `root`, of the audio files under it (string work only: fast)."""
+def _relative_audio_paths(root: Path, extensions: frozenset[str] = AUDIO_EXTENSIONS) -> list[str]:
+    """Sorted POSIX paths, relative to `root`, of the audio (or `extensions`) files under it (string work only)."""
     found = []
     for folder, dirs, names in os.walk(root):
         dirs.sort()
         prefix = os.path.relpath(folder, root).replace(os.sep, "/") + "/"
         prefix = "" if prefix == "./" else prefix
-        found += [prefix + name for name in names if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS]
+        found += [prefix + name for name in names if os.path.splitext(name)[1].lower() in extensions]
     return sorted(found)
 
 
-def _named_files(root: Path) -> tuple[list[str], list[Skipped]]:
+def _named_files(root: Path, extensions: frozenset[str] = AUDIO_EXTENSIONS) -> tuple[list[str], list[Skipped]]:
     """The audio files under `root`, less those whose names are not UTF-8 (they cannot go into a manifest)."""
     files, skipped = [], []
-    for rel in _relative_audio_paths(root):
+    for rel in _relative_audio_paths(root, extensions):
         if printable_name(rel) == rel:
             files.append(rel)
         else:

@@ -24,9 +24,10 @@ def render_model_card(metrics: Mapping[str, Any], blocks: Mapping[str, Mapping[s
     """The model card as Markdown."""
     labels = [str(label) for label in metrics.get("labels", [])]
     report = _mapping(context.get("data_report"))
-    lines = [f"# Model card: {metrics.get('model', 'model')} — {len(labels)}-class audio classifier", ""]
+    kind = {"image": "image", "table": "feature-table"}.get(str(report.get("kind")), "audio")
+    lines = [f"# Model card: {metrics.get('model', 'model')} — {len(labels)}-class {kind} classifier", ""]
     lines += [*(f"> **{line}**" for line in guard_lines(metrics)), ""] if guard_lines(metrics) else []
-    lines += _intended_use(labels, context)
+    lines += _intended_use(labels, context, _mapping(report.get("item")))
     lines += _backbone(context)
     lines += _data_and_protocol(report, context)
     lines += _results(metrics, blocks)
@@ -35,19 +36,36 @@ def render_model_card(metrics: Mapping[str, Any], blocks: Mapping[str, Mapping[s
     return "\n".join(lines) + "\n"
 
 
-def _intended_use(labels: list[str], context: Mapping[str, Any]) -> list[str]:
+def _intended_use(labels: list[str], context: Mapping[str, Any], item: Mapping[str, Any]) -> list[str]:
     shown = ", ".join(f"`{label}`" for label in labels[:50]) + (" …" if len(labels) > 50 else "")
     return [
         "## Intended use", "",
-        f"Assigns one of {len(labels)} labels to a recording: {shown}.",
-        f"Input: audio of any format, rate and channel count, mixed to mono and resampled to "
-        f"{context.get('sample_rate', '?')} Hz; scored in {fmt(context.get('window_s'), 2)}-s windows, "
-        f"whose scores are aggregated per file by `{context.get('aggregate', 'mean')}`.",
+        f"Assigns one of {len(labels)} labels to {_what(item)}: {shown}.",
+        _input_line(context, item),
         "It is a closed-set classifier: it answers one of these labels for any input, including audio of none "
         "of these classes" + (", except that a score below its rejection threshold is answered `unknown`"
                               if context.get("reject_threshold") is not None else "")
         + ". Use it on recordings like those it was trained on (see below).", "",
     ]
+
+
+def _what(item: Mapping[str, Any]) -> str:
+    return "an image" if item.get("kind") == "image" else "a table row" if item else "a recording"
+
+
+def _input_line(context: Mapping[str, Any], item: Mapping[str, Any]) -> str:
+    """What the model takes: audio and its windows, an image and its resize policy, or a row of features."""
+    shape = [int(n) for n in item.get("shape", [])]
+    if item.get("kind") == "image" and len(shape) == 3:
+        return (f"Input: a PNG, JPEG, BMP or GIF image, converted to {'grayscale' if shape[0] == 1 else 'RGB'} and "
+                f"stretched to {shape[1]} × {shape[2]} pixels (policy `{item.get('resize')}`, bilinear) as in "
+                "training; one decision per image.")
+    if item:
+        columns = [str(c) for c in item.get("columns", [])]
+        return f"Input: a row of {len(columns)} numeric features ({', '.join(columns[:8])}); one decision per row."
+    return (f"Input: audio of any format, rate and channel count, mixed to mono and resampled to "
+            f"{context.get('sample_rate', '?')} Hz; scored in {fmt(context.get('window_s'), 2)}-s windows, "
+            f"whose scores are aggregated per file by `{context.get('aggregate', 'mean')}`.")
 
 
 def _backbone(context: Mapping[str, Any]) -> list[str]:
@@ -136,7 +154,7 @@ def _limitations(labels: list[str], report: Mapping[str, Any], blocks: Mapping[s
         notes.append("Classes are imbalanced (largest/smallest = "
                      f"{max(counts.values()) / min(counts.values()):.1f}): read balanced accuracy and macro-F1.")
     rates = report.get("source_sample_rates")
-    if isinstance(rates, Mapping) and rates:
+    if isinstance(rates, Mapping) and rates and not report.get("item"):
         top = max(int(rate) for rate in rates)
         notes.append(f"Trained on sources recorded at up to {top} Hz: content above {top // 2} Hz was never seen.")
     return ["## Limitations", "", *[f"- {note}" for note in notes], ""]

@@ -27,6 +27,7 @@ from earmark.checkpoint import Classifier, load_checkpoint, resolve_checkpoint
 from earmark.classifier import AudioClassifier
 from earmark.errors import EarmarkError, ExportError
 from earmark.export.graph import ExportGraph
+from earmark.export.items import write_item_onnx
 from earmark.export.parity import ParityReport, check_parity, parity_windows
 from earmark.fileio import FILE_MODE, cannot_write, make_dir, remove_stale_temporaries
 from earmark.inference.backends import (
@@ -39,6 +40,7 @@ from earmark.inference.backends import (
     TorchScriptBackend,
     import_optional,
 )
+from earmark.item_classifier import ItemClassifier
 
 FORMATS = ("onnx", "torchscript")
 _DEFAULT_NAMES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
@@ -110,6 +112,8 @@ def write_onnx(model: Classifier, path: Path, info: ModelInfo, example: torch.Te
     BackboneClassifier as it is, with dynamic batch and length axes, or dynamic batch only where the network
     fixes the length (LSTM layers); the ModelInfo goes into metadata_props; the weights are inside the one
     file. Returns whether length is dynamic."""
+    if isinstance(model, ItemClassifier):  # images, tables: the decoded item in (export/items.py)
+        return write_item_onnx(model, path, info, example)
     import_optional("onnxscript", "to export ONNX (torch.onnx's exporter)")
     import_optional("onnx", "to export ONNX")
     graph = with_temperature(ExportGraph(model.eval()) if isinstance(model, AudioClassifier) else model,
@@ -146,7 +150,9 @@ def write_torchscript(model: Classifier, path: Path, info: ModelInfo, example: t
     except (RuntimeError, TypeError, ValueError) as exc:
         raise ExportError(f"torch.jit.trace cannot trace model {info.model!r}: {str(exc).splitlines()[0][:200]}"
                           ) from None
-    dynamic = isinstance(model, AudioClassifier) or model.backbone.dynamic_length  # a trace fixes GE2E's partials
+    # an image's or table row's item has one size; a trace fixes GE2E's partials
+    dynamic = not isinstance(model, ItemClassifier) and (isinstance(model, AudioClassifier)
+                                                         or model.backbone.dynamic_length)
     metadata = info.to_metadata() | ({} if dynamic else {FIXED_SAMPLES: str(example.shape[1])})
     torch.jit.save(traced, str(path), _extra_files={TORCHSCRIPT_EXTRA: json.dumps(metadata)})
     return dynamic

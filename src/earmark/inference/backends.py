@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 TORCHSCRIPT_EXTRA = "earmark.json"  # the ModelInfo inside a TorchScript archive (`_extra_files`)
 FIXED_SAMPLES = "fixed_samples"  # in that ModelInfo when the trace takes one window length only (GE2E)
+_LISTS = ("labels", "item_shape", "columns")  # ModelInfo fields written to metadata as JSON lists
 
 
 @dataclass(frozen=True)
@@ -43,17 +44,27 @@ class ModelInfo:
     earmark_version: str = __version__
     temperature: float = 1.0  # the logits are already divided by it (the checkpoint backend and every export do)
     reject_threshold: float | None = None  # a clip or window scoring below it is answered `unknown`
+    # Images and feature tables (data/items.py): what an input is, its shape, the resize policy, the columns.
+    input_kind: str = "waveform"  # waveform | image | table
+    item_shape: tuple[int, ...] = ()  # image (C, H, W) or table (F,); a window is their product of values
+    resize: str = ""  # images: the policy of data/images.py that predict applies before the model
+    columns: tuple[str, ...] = ()  # table: the feature columns, in the order the model reads them
 
     @classmethod
     def of_checkpoint(cls, loaded: LoadedModel) -> ModelInfo:
         hop = max(1, round(loaded.config.data.resolved_hop_s * loaded.sample_rate))
+        features = loaded.config.features
+        item = features.kind in ("image", "table")
         return cls(list(loaded.labels), loaded.sample_rate, loaded.window_samples, hop, loaded.config.data.aggregate,
                    loaded.config.model.name, str(loaded.state.get("earmark_version", __version__)),
-                   loaded.temperature, loaded.reject_threshold)
+                   temperature=loaded.temperature, reject_threshold=loaded.reject_threshold,
+                   input_kind=features.kind if item else "waveform", item_shape=tuple(features.shape) if item else (),
+                   resize=features.resize if item else "", columns=tuple(features.columns) if item else ())
 
     def to_metadata(self) -> dict[str, str]:
-        """String key/value pairs (ONNX metadata_props); labels as a JSON list; no threshold: no key."""
-        return {key: json.dumps(value) if key == "labels" else str(value) for key, value in asdict(self).items()
+        """String key/value pairs (ONNX metadata_props); labels, shape and columns as JSON lists; no threshold:
+        no key."""
+        return {key: json.dumps(list(value)) if key in _LISTS else str(value) for key, value in asdict(self).items()
                 if value is not None}
 
     @classmethod
@@ -65,8 +76,12 @@ class ModelInfo:
                 raise ValueError(f"labels {props['labels'][:40]!r} is not a list of names")
             info = cls([str(label) for label in labels], int(props["sample_rate"]), int(props["window_samples"]),
                        int(props["hop_samples"]), props["aggregate"], props.get("model", "?"),
-                       props.get("earmark_version", "?"), float(props.get("temperature", 1.0)),
-                       float(props["reject_threshold"]) if "reject_threshold" in props else None)
+                       props.get("earmark_version", "?"), temperature=float(props.get("temperature", 1.0)),
+                       reject_threshold=float(props["reject_threshold"]) if "reject_threshold" in props else None,
+                       input_kind=props.get("input_kind", "waveform"),
+                       item_shape=tuple(int(n) for n in json.loads(props.get("item_shape", "[]"))),
+                       resize=props.get("resize", ""),
+                       columns=tuple(str(c) for c in json.loads(props.get("columns", "[]"))))
             if min(info.sample_rate, info.window_samples, info.hop_samples) <= 0 or not info.temperature > 0:
                 raise ValueError("sample_rate, window_samples, hop_samples and temperature must be positive")
             return info
@@ -107,9 +122,12 @@ class OnnxBackend:
         self.input = first_input.name
         samples_axis = first_input.shape[1] if len(first_input.shape) == 2 else None
         self.fixed_samples = samples_axis if isinstance(samples_axis, int) else None  # None: any length
+        self.item_shape = tuple(first_input.shape[1:]) if len(first_input.shape) > 2 else None  # an image [C, H, W]
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         check_window_length(self.fixed_samples, batch.shape[1], "ONNX")
+        if self.item_shape is not None:  # flat image values [B, C·H·W], as every backend takes them
+            batch = batch.reshape(batch.shape[0], *self.item_shape)
         return np.asarray(self.session.run(None, {self.input: np.ascontiguousarray(batch, dtype=np.float32)})[0])
 
     def span_logits(self, span: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:

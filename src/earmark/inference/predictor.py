@@ -20,6 +20,7 @@ from earmark.errors import EarmarkError
 from earmark.evaluation.aggregate import AGGREGATE_METHODS, AggregateMethod, aggregate_windows
 from earmark.evaluation.calibration import UNKNOWN
 from earmark.inference.backends import Backend, open_backend
+from earmark.inference.items import image_values, table_values
 from earmark.runtime import HeapGuard
 
 
@@ -64,12 +65,35 @@ class Predictor:
         return cls(open_backend(path, threads), **options)
 
     def predict(self, path: Path) -> Prediction:
-        """Decode `path` (any format) as a stream, resample to the model's rate and classify it."""
+        """Decode `path` (any format) as a stream, resample to the model's rate and classify it; for an image
+        model, decode and resize the image as `prepare` did (inference/items.py)."""
+        if self.info.input_kind == "image":
+            return self._decide(str(path), self._probs(self.backend.logits(image_values(path, self.info)[None]))[0])
+        if self.info.input_kind == "table":
+            raise EarmarkError("a feature-table model predicts the rows of a CSV file: use predict_many")
         return self._classify(stream_mono(path, self.sample_rate, self.block_frames), str(path))
 
     def predict_blocks(self, blocks: Iterable[np.ndarray], name: str) -> Prediction:
         """Classify mono float32 blocks already at the model's rate (what `predict` streams from a file)."""
         return self._classify(blocks, name)
+
+    def predict_many(self, path: Path) -> list[Prediction]:
+        """`predict(path)` as a list; for a feature-table model, one prediction per row of the CSV `path`."""
+        if self.info.input_kind != "table":
+            return [self.predict(path)]
+        rows = table_values(path, self.info)
+        if not rows:
+            return []
+        values = np.stack([vector for _, vector in rows])
+        probs = np.concatenate([self._probs(self.backend.logits(values[i : i + self.batch_size]))
+                                for i in range(0, len(values), self.batch_size)])
+        return [self._decide(name, p) for (name, _), p in zip(rows, probs)]
+
+    def _decide(self, name: str, probs: np.ndarray) -> Prediction:
+        """The prediction for one image or table row (one window: no per-window list)."""
+        order = probs.argsort()[::-1][: self.top_k]
+        top = [(self.labels[int(i)], round(float(probs[i]), 6)) for i in order]
+        return Prediction(name, self._answer(probs), top[0][1], top, [])
 
     def predict_array(self, samples: np.ndarray, sample_rate: int, name: str = "<array>") -> Prediction:
         """Classify float samples `[N]` or `[C, N]` at `sample_rate` (held in memory)."""

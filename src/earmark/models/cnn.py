@@ -14,10 +14,10 @@ class ConvNet(nn.Module):
     """Conv blocks (conv-BN-ReLU + 2×2 max-pool), average over time, dense, dropout, linear head."""
 
     def __init__(self, num_classes: int, num_features: int, channels: Sequence[int], dense: int,
-                 dropout: float) -> None:
+                 dropout: float, in_channels: int = 1) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
-        in_ch = 1
+        in_ch = in_channels
         for out_ch in channels:
             blocks += [conv_bn_relu(in_ch, out_ch), nn.MaxPool2d(2, ceil_mode=True)]
             in_ch = out_ch
@@ -30,14 +30,14 @@ class ConvNet(nn.Module):
             nn.Linear(dense, num_classes),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 1, F, T] → logits [B, K]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 1, F, T] (an image: [B, C, H, W]) → logits [B, K]
         return self.head(self.pool(self.features(x)))
 
 
 def build(num_classes: int, num_features: int, channels: Sequence[int] = (32, 64, 128), dense: int = 64,
-          dropout: float = 0.2) -> nn.Module:
-    """A ConvNet over `[B, 1, num_features, T]`."""
-    return ConvNet(num_classes, num_features, channels, dense, dropout)
+          dropout: float = 0.2, in_channels: int = 1) -> nn.Module:
+    """A ConvNet over `[B, in_channels, num_features, T]`."""
+    return ConvNet(num_classes, num_features, channels, dense, dropout, in_channels)
 
 
 # name, description, options

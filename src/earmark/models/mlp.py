@@ -11,11 +11,12 @@ from torch import nn
 class MLP(nn.Module):
     """Adaptive average pooling of time to `steps` frames, flatten, dense layers with dropout, linear head."""
 
-    def __init__(self, num_classes: int, num_features: int, hidden: Sequence[int], steps: int, dropout: float) -> None:
+    def __init__(self, num_classes: int, num_features: int, hidden: Sequence[int], steps: int, dropout: float,
+                 in_channels: int = 1) -> None:
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d((num_features, steps))  # any length → [B, 1, F, steps]
+        self.pool = nn.AdaptiveAvgPool2d((num_features, steps))  # any length → [B, C, F, steps]
         layers: list[nn.Module] = []
-        width = num_features * steps
+        width = in_channels * num_features * steps
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU(inplace=True), nn.Dropout(dropout)]
             width = size
@@ -27,9 +28,9 @@ class MLP(nn.Module):
 
 
 def build(num_classes: int, num_features: int, hidden: Sequence[int] = (512, 256, 64), steps: int = 16,
-          dropout: float = 0.3) -> nn.Module:
-    """An MLP over `[B, 1, num_features, T]`."""
-    return MLP(num_classes, num_features, hidden, steps, dropout)
+          dropout: float = 0.3, in_channels: int = 1) -> nn.Module:
+    """An MLP over `[B, in_channels, num_features, T]` (`steps` time steps: an image's width, 1 for a table)."""
+    return MLP(num_classes, num_features, hidden, steps, dropout, in_channels)
 
 
 # name, description, options

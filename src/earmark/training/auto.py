@@ -25,6 +25,7 @@ from earmark.fileio import write_csv_atomic
 from earmark.training.closed_form import fit_logreg_run
 from earmark.training.data_checks import check_splits
 from earmark.training.folds import open_for_training
+from earmark.training.items import fit_config_to_data
 from earmark.training.loop import train
 from earmark.training.outputs import RunFiles, finished_metrics, read_run_record, run_context, start_run
 from earmark.training.recipe import LONG_MODEL, SHORT_MODEL, resolve_recipe
@@ -51,6 +52,9 @@ def default_candidates(resolved: TrainConfig) -> list[Candidate]:
 
     Other families append theirs here (a pretrained probe, say): one entry each, no other change needed.
     """
+    if resolved.features.kind in ("image", "table"):  # images, tables: the CNN or MLP and the loop-trained logreg
+        names = [resolved.model.name, *(["cnn", "mlp"] if resolved.features.kind == "image" else ["mlp", "logreg"])]
+        return [Candidate(name, name) for name in dict.fromkeys(names)]
     other = SHORT_MODEL if resolved.model.name == LONG_MODEL else LONG_MODEL
     names = list(dict.fromkeys([resolved.model.name, other]))
     # The logreg is metrics.json's baseline made a model: statistics of the front-end, per-band standardised
@@ -83,7 +87,7 @@ def run_auto(data_dir: Path, run_dir: Path, config: TrainConfig, time_budget_s: 
     if RunFiles(run_dir).last.exists() and not (run_dir / "candidates").is_dir():
         raise EarmarkError(f"{run_dir}: already holds a run that is not an --auto run; choose another --out")
     data = open_for_training(data_dir, holdout, config.trainer.seed)
-    resolved, _ = resolve_recipe(config, check_splits(data)["train"], len(data.labels))
+    resolved, _ = resolve_recipe(fit_config_to_data(config, data), check_splits(data)["train"], len(data.labels))
     entries = candidates if candidates is not None else default_candidates(resolved)
     trained = [c for c in entries if not c.closed_form]
     share = time_budget_s / len(trained) if time_budget_s is not None and trained else None

@@ -80,8 +80,20 @@ def _own_data(record: dict[str, Any], loaded: LoadedModel) -> PreparedData | Non
     return data
 
 
+def _item_kind(kind: str, shape: list[int]) -> str:
+    """`audio`, `image 3x32x32` or `table 4` (features), for messages."""
+    return f"{kind} {'x'.join(map(str, shape))}" if shape else kind
+
+
 def _check_compatible(data: PreparedData, loaded: LoadedModel) -> None:
     """Refuse a dataset the model cannot be scored on, saying what differs and what to do."""
+    features = loaded.config.features
+    theirs = (data.kind, [int(n) for n in data.item.get("shape", [])])
+    mine = (features.kind, list(features.shape)) if features.kind in ("image", "table") else ("audio", [])
+    if theirs != mine:
+        same_channels = theirs[0] == mine[0] == "image" and theirs[1][0] == mine[1][0]
+        raise DataError(f"{data.root}: holds {_item_kind(*theirs)} but the model takes {_item_kind(*mine)}"
+                        + (f"; prepare it again with --image-size {mine[1][1]}x{mine[1][2]}" if same_channels else ""))
     if data.sample_rate != loaded.sample_rate:
         raise DataError(f"{data.root}: prepared at {data.sample_rate} Hz but the model takes {loaded.sample_rate} Hz; "
                         f"prepare it again with --sample-rate {loaded.sample_rate}")

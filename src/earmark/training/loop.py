@@ -20,12 +20,14 @@ from earmark.data.manifest import ManifestRow
 from earmark.errors import ConfigError
 from earmark.evaluation.runner import ClipScores, is_probe, probe_embeddings, score_clips, score_embeddings
 from earmark.features.augment import mixup
+from earmark.item_classifier import ItemClassifier
 from earmark.models.pretrained.classifier import BackboneClassifier
 from earmark.progress import Progress
 from earmark.runtime import configure_threads, describe_threads
 from earmark.training.data_checks import check_splits, class_weights
 from earmark.training.engine import compile_network, make_fabric, seed_everything
 from earmark.training.folds import open_for_training
+from earmark.training.items import describe_items, fit_config_to_data, fit_item_statistics
 from earmark.training.optim import build_optimizer, build_scheduler
 from earmark.training.outputs import RunFiles, check_run_dir, finish_run, start_run
 from earmark.training.probe import CachedWindows
@@ -75,6 +77,7 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     """
     data = open_for_training(data_dir, holdout, config.trainer.seed)
     rows = check_splits(data)
+    config = fit_config_to_data(config, data)  # images and tables: their front-end facts, one window per item
     saved = _saved_state(check_run_dir(run_dir, resume), resume)
     config, recipe = resolve_recipe(config, rows["train"], len(data.labels), saved.get("config") if saved else None)
     seed_everything(config.trainer.seed)
@@ -124,6 +127,8 @@ def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[Manif
         if saved is None and isinstance(model, BackboneClassifier) and model.finetune:
             fit_head_statistics(model, data, train_rows, config.data.window_samples(data.sample_rate))
         return model, pretrained, notes
+    if isinstance(model, ItemClassifier):
+        return _item_model(model, config, data, train_rows, saved)
     notes, pretrained, start = [], [], None
     if saved is not None:
         model.load_state_dict(saved["model"])
@@ -142,6 +147,22 @@ def _build_model(config: TrainConfig, data: PreparedData, train_rows: list[Manif
         notes.append(f"augmentation: {noise}" + (f", mixup alpha {config.augment.mixup_alpha}"
                                                  if config.augment.mixup_alpha > 0 else ""))
     return model, pretrained, notes
+
+
+def _item_model(model: ItemClassifier, config: TrainConfig, data: PreparedData, train_rows: list[ManifestRow],
+                saved: dict[str, Any] | None) -> tuple[Classifier, list[str], list[str]]:
+    """`_build_model` for images and tables: resumed weights, or the standardisation fitted on train."""
+    if config.model.init_from:
+        raise ConfigError("model.init_from is for audio runs; an image or table model trains from scratch")
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+    else:
+        fit_item_statistics(model, data, train_rows)
+    notes = [describe_items(model, config)]
+    frozen = freeze(model, config.model.freeze)
+    if frozen:
+        notes.append(freeze_note(frozen, model))
+    return model, list(saved.get("pretrained", [])) if saved else [], notes
 
 
 def _backbone_model(model: BackboneClassifier, config: TrainConfig,

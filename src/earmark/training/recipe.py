@@ -34,6 +34,7 @@ WINDOW_STEP_S = 0.25  # the window is rounded up to a multiple of this
 WINDOW_BOUNDS_S = (0.5, 2.0)
 SHORT_WINDOW_S = 1.5  # windows up to this: word-like clips, the temporal CNN; longer: the 2-D CNN (auto_model)
 SHORT_MODEL, LONG_MODEL = "tcresnet-8", "cnn"
+IMAGE_MODEL, TABLE_MODEL = "cnn", "mlp"  # images and feature tables (data/items.py): auto_item_model
 TARGET_STEPS = 2400  # optimiser steps a run aims at: small datasets get more epochs, large ones fewer
 EPOCH_BOUNDS = (30, 100)
 PATIENCE_FRACTION = 0.2  # early stopping after a fifth of the epochs without improvement...
@@ -88,6 +89,14 @@ def auto_model(window_s: float) -> tuple[str, str]:
                         "the temporal CNN on long environmental sounds (slower per epoch)")
 
 
+def auto_item_model(kind: str) -> tuple[str, str]:
+    """The model for images (`cnn`) and feature tables (`mlp`); benchmarks/images.py measures both on the UCI
+    digits against scikit-learn's SVC and logistic regression, and every report shows the logreg baseline."""
+    if kind == "image":
+        return IMAGE_MODEL, "images: the 2-D CNN (conv blocks with max-pooling) over the standardised pixels"
+    return TABLE_MODEL, "feature table: the MLP over the standardised features (logreg is the report's baseline)"
+
+
 def auto_epochs(n_train: int, batch_size: int) -> tuple[int, str]:
     """Epochs for about `TARGET_STEPS` optimiser steps, rounded to 5, within 30-100."""
     steps = max(1, math.ceil(n_train / max(1, batch_size)))
@@ -130,7 +139,9 @@ def resolve_recipe(config: TrainConfig, rows: Sequence[ManifestRow], n_classes: 
     _check_positive(config)
     window = float(choose("data.window_s", data.window_s, lambda: auto_window_s(facts)))
     hop = float(choose("data.eval_hop_s", data.eval_hop_s, lambda: (window / 2, "half the window")))
-    name = str(choose("model.name", model.name, lambda: auto_model(window)))
+    kind = config.features.kind
+    name = str(choose("model.name", model.name,
+                      lambda: auto_item_model(kind) if kind in ("image", "table") else auto_model(window)))
     epochs = int(choose("trainer.epochs", trainer.epochs, lambda: auto_epochs(facts.n_train, trainer.batch_size)))
     patience = choose("trainer.patience", trainer.patience, lambda: auto_patience(epochs))
     resolved = dataclasses.replace(

@@ -30,6 +30,7 @@ from earmark.evaluation.runner import ClipScores, score_clips
 from earmark.evaluation.text import headline_split
 from earmark.features import FrontEnd
 from earmark.fileio import read_json_object
+from earmark.item_classifier import ItemClassifier
 
 
 @dataclass
@@ -63,6 +64,8 @@ def report_frontend(loaded: LoadedModel) -> torch.nn.Module:
     backbone (whose front-end is its own business) the default log-mel at the dataset's rate."""
     if isinstance(loaded.model, AudioClassifier):
         return loaded.model.frontend
+    if isinstance(loaded.model, ItemClassifier):  # images, tables: the baseline is logreg on the raw values
+        return loaded.model.baseline_frontend
     return FrontEnd(FeatureConfig(), loaded.sample_rate).eval()
 
 
@@ -102,7 +105,7 @@ def write_model_report(out: Path, loaded: LoadedModel, data: PreparedData, split
                 metrics["baseline_guard"] = guard
     split = headline_split(scored.scores)
     examples = []
-    if split is not None:
+    if split is not None and data.kind == "audio":  # the examples are clips to listen to
         scores = scored.scores[split]
         examples = misclassified_examples(frontend, data, scores.rows, scores.y_true, scores.probs, loaded.labels,
                                           window)

@@ -23,6 +23,7 @@ from earmark.errors import ConfigError
 from earmark.fileio import remove_stale_temporaries, write_csv_atomic, write_json_atomic
 from earmark.training.cv import mean_std, train_in
 from earmark.training.engine import is_rank_zero
+from earmark.training.items import fit_config_to_data
 from earmark.training.optim import build_optimizer, build_scheduler
 from earmark.training.outputs import finished_metrics, safe_name
 from earmark.training.recipe import resolve_recipe
@@ -78,7 +79,8 @@ def plan_sweep(grid: dict[str, list[Any]], seeds: list[int], data: PreparedData,
 def _check_buildable(config: TrainConfig, data: PreparedData, combo: dict[str, Any]) -> None:
     """Build the model, optimiser and schedule once, so a bad name fails now rather than mid-sweep."""
     try:
-        config, _ = resolve_recipe(config, data.split_rows("train"), len(data.labels))  # as training will
+        config, _ = resolve_recipe(fit_config_to_data(config, data), data.split_rows("train"),
+                                   len(data.labels))  # as training will
         model = build_model(config, data.labels, data.sample_rate)
         optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], config.optim)
         build_scheduler(optimizer, config.optim, 1, config.trainer.resolved_epochs)
