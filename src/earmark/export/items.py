@@ -22,14 +22,16 @@ OUTPUT = "logits"
 
 
 class ItemGraph(nn.Module):
-    """`[B, C, H, W]` images (or `[B, F]` rows) → logits `[B, K]`: the eval path of an ItemClassifier."""
+    """`[B, C, H, W]` images (or `[B, F]` rows) → logits `[B, K]`: the eval path of an ItemClassifier, its logits
+    divided by the temperature fitted on validation (as the checkpoint backend divides them)."""
 
-    def __init__(self, model: ItemClassifier) -> None:
+    def __init__(self, model: ItemClassifier, temperature: float = 1.0) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.temperature = model, float(temperature)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
-        return self.model(items.reshape(items.shape[0], -1))
+        logits = self.model(items.reshape(items.shape[0], -1))
+        return logits if self.temperature == 1.0 else logits / self.temperature
 
 
 def write_item_onnx(model: ItemClassifier, path: Path, info: ModelInfo, example: torch.Tensor) -> bool:
@@ -42,9 +44,9 @@ def write_item_onnx(model: ItemClassifier, path: Path, info: ModelInfo, example:
     shaped = example.reshape(example.shape[0], *info.item_shape)
     try:
         with _quiet():
-            program = torch.onnx.export(ItemGraph(model.eval()).eval(), (shaped,), dynamo=True, input_names=[name],
-                                        output_names=[OUTPUT], dynamic_shapes=({0: torch.export.Dim("batch")},),
-                                        verbose=False)
+            graph = ItemGraph(model.eval(), info.temperature).eval()
+            program = torch.onnx.export(graph, (shaped,), dynamo=True, input_names=[name], output_names=[OUTPUT],
+                                        dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
     except Exception as exc:  # the exporter's errors have no common base; the reason goes to the user
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ExportError(f"torch.onnx cannot export model {info.model!r}: {first[:200]}") from None
