@@ -80,13 +80,7 @@ def near_duplicates(prints: Sequence[np.ndarray], durations: Sequence[float]) ->
         return []
     matrix = np.stack(prints)  # [N, bytes]
     total_bits = matrix.shape[1] * 8
-    parent = list(range(len(prints)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    sets = DisjointSets(len(prints))
 
     # Pairs are compared as each 32-bit slice's buckets come, never gathered: a pair already joined (through
     # any earlier pair) is skipped, so memory stays at one bucket and each set costs about one comparison per
@@ -94,18 +88,39 @@ def near_duplicates(prints: Sequence[np.ndarray], durations: Sequence[float]) ->
     for members in _buckets(matrix):
         for i, a in enumerate(members):
             for b in members[i + 1 :]:
-                if root(a) == root(b):
+                if sets.root(a) == sets.root(b):
                     continue
                 long, short = max(durations[a], durations[b]), min(durations[a], durations[b])
                 if short <= 0 or long / short > MAX_DURATION_RATIO:
                     continue
                 differing = int(np.unpackbits(matrix[a] ^ matrix[b]).sum())
                 if differing <= MAX_BIT_DIFF * total_bits:
-                    parent[root(a)] = root(b)
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(prints)):
-        groups[root(i)].append(i)
-    return [members for members in groups.values() if len(members) > 1]
+                    sets.join(a, b)
+    return sets.groups()
+
+
+class DisjointSets:
+    """Union-find over indices 0..n-1 (path halving): which items near-duplicate checks have joined."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def root(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def join(self, a: int, b: int) -> None:
+        self.parent[self.root(a)] = self.root(b)
+
+    def groups(self) -> list[list[int]]:
+        """The sets of more than one index, each in increasing order."""
+        found: dict[int, list[int]] = defaultdict(list)
+        for i in range(len(self.parent)):
+            found[self.root(i)].append(i)
+        return [members for members in found.values() if len(members) > 1]
 
 
 def _buckets(matrix: np.ndarray) -> Iterator[list[int]]:

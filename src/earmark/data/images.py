@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from earmark.data.fingerprint import DisjointSets
 from earmark.errors import DataError, DecodeError
 
 IMAGE_EXTENSIONS = frozenset([".png", ".jpg", ".jpeg", ".bmp", ".gif"])
@@ -142,22 +143,12 @@ def near_duplicate_images(hashes: np.ndarray, thumbs: np.ndarray) -> list[list[i
     """Sets of indices of near-identical images: pairs whose thumbnails (`[N, C · 256]`) correlate at least
     MIN_CORRELATION, all pairs compared up to EXHAUSTIVE images; above that only pairs sharing a 16-bit row of
     their dHash (`[N, 32]` uint8)."""
-    parent = list(range(len(hashes)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    sets = DisjointSets(len(hashes))
     for members in _candidate_sets(hashes):
         close = thumbs[members] @ thumbs[members].T >= MIN_CORRELATION
         for a, b in zip(*np.nonzero(np.triu(close, 1))):
-            parent[root(int(members[a]))] = root(int(members[b]))
-    groups: dict[int, list[int]] = {}
-    for i in range(len(hashes)):
-        groups.setdefault(root(i), []).append(i)
-    return [members for members in groups.values() if len(members) > 1]
+            sets.join(int(members[a]), int(members[b]))
+    return sets.groups()
 
 
 def _candidate_sets(hashes: np.ndarray) -> list[np.ndarray]:
