@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from earmark.runtime import apply_thread_policy
@@ -59,6 +60,12 @@ def make_tone_corpus(root: Path, speakers: int = 6, takes: int = 4, seed: int = 
 @pytest.fixture(scope="session")
 def tone_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tone_corpus(tmp_path_factory.mktemp("tones"))
+
+
+def private_copy(prepared: Path, into: Path) -> Path:
+    """A copy of a prepared dataset at `into`, without its embedding caches: a probe writes its own there."""
+    shutil.copytree(prepared, into, ignore=shutil.ignore_patterns("embeddings"))
+    return into
 
 
 @pytest.fixture(scope="session")

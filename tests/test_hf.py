@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from earmark.checkpoint import load_checkpoint
 from earmark.config import load_train_config
 from earmark.features.kaldi import KaldiFbank
 from earmark.training.loop import train
+from tests.conftest import private_copy
 
 transformers = pytest.importorskip("transformers")
 
@@ -55,9 +55,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def hf_data(tone_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the tone dataset: probes write their embedding caches into it."""
-    copy = tmp_path_factory.mktemp("hfdata") / "data"
-    shutil.copytree(tone_prepared, copy, ignore=shutil.ignore_patterns("embeddings"))
-    return copy
+    return private_copy(tone_prepared, tmp_path_factory.mktemp("hfdata") / "data")
 
 
 @pytest.mark.parametrize(("bins", "frames"), [(128, 1024), (64, 100)])

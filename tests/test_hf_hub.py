@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ pytest.importorskip("transformers")
 
 from earmark.errors import ConfigError
 from earmark.models.pretrained.hf import resolve
+from tests.conftest import private_copy
 from tests.test_hf import FAST, save_tiny
 
 REPO = "earmark-test/tiny-wav2vec2"
@@ -95,9 +95,7 @@ def hub(tmp_path: Path) -> Iterator[tuple[str, list[str], ThreadingHTTPServer]]:
 @pytest.fixture(scope="module")
 def hf_data(tone_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the tone dataset: probes write their embedding caches into it."""
-    copy = tmp_path_factory.mktemp("hubdata") / "data"
-    shutil.copytree(tone_prepared, copy, ignore=shutil.ignore_patterns("embeddings"))
-    return copy
+    return private_copy(tone_prepared, tmp_path_factory.mktemp("hubdata") / "data")
 
 
 def _train(data: Path, out: Path, model: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -24,6 +24,7 @@ from earmark.models.pretrained import backbone_spec, is_backbone, list_backbones
 from earmark.models.pretrained.ge2e import FINGERPRINT, GE2E, WEIGHTS, partial_starts, read_weights, wheel_weights
 from earmark.models.pretrained.layout import file_sha256, layout_fingerprint
 from earmark.training.loop import train
+from tests.conftest import private_copy
 
 # The default learning rate: the head's standardised inputs train at what a user gets (epochs cost ~10 ms each).
 PROBE = ["trainer.epochs=10", "trainer.batch_size=16", "data.window_s=0.5", "data.eval_hop_s=0.25",
@@ -93,9 +94,7 @@ def test_registry_lists_ge2e_and_tolerates_absent_families() -> None:
 @pytest.fixture(scope="module")
 def probe_data(tone_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the tone dataset: the probe writes its embedding cache into it."""
-    copy = tmp_path_factory.mktemp("probe") / "data"
-    shutil.copytree(tone_prepared, copy, ignore=shutil.ignore_patterns("embeddings"))
-    return copy
+    return private_copy(tone_prepared, tmp_path_factory.mktemp("probe") / "data")
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +202,7 @@ def test_embedding_cache_holds_each_window_once_and_is_recomputed_when_stale(ton
     from earmark.data.dataset import EvalWindows
     from earmark.data.embeddings import cache_dir, window_embeddings
 
-    shutil.copytree(tone_prepared, tmp_path / "data", ignore=shutil.ignore_patterns("embeddings"))
+    private_copy(tone_prepared, tmp_path / "data")
     data = PreparedData.open(tmp_path / "data")
     seen: list[int] = []
 

@@ -8,7 +8,6 @@ export and its parity), never an accuracy.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from earmark.cli import main
 from earmark.config import load_train_config
 from earmark.models.pretrained import backbone_spec
 from earmark.training.loop import train
+from tests.conftest import private_copy
 
 PROBE = ["trainer.epochs=3", "trainer.batch_size=16", "data.window_s=1.0", "data.eval_hop_s=1.0",
          "trainer.device=cpu", "trainer.threads=1", "model.name=efficientat-mn04"]
@@ -33,7 +33,7 @@ def mn04_run(tone_prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     weights = root / "mn04_as_mAP_432.pt"
     torch.save(spec.build().state_dict(), weights)
     data = root / "data"
-    shutil.copytree(tone_prepared, data, ignore=shutil.ignore_patterns("embeddings"))
+    private_copy(tone_prepared, data)
     lines: list[str] = []
     train(data, root / "run", load_train_config(overrides=[*PROBE, f"model.weights={weights}"]), log=lines.append)
     return root / "run", lines

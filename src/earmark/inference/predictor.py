@@ -18,7 +18,7 @@ from earmark.audio.stream import BLOCK_FRAMES, stream_mono
 from earmark.audio.windows import fit_window
 from earmark.errors import EarmarkError
 from earmark.evaluation.aggregate import AGGREGATE_METHODS, AggregateMethod, aggregate_windows
-from earmark.evaluation.calibration import UNKNOWN
+from earmark.evaluation.calibration import UNKNOWN, scaled_softmax
 from earmark.inference.backends import Backend, open_backend
 from earmark.inference.items import image_values, table_values
 from earmark.runtime import HeapGuard
@@ -117,7 +117,7 @@ class Predictor:
         if logits.ndim != 2 or logits.shape[1] != len(self.labels):
             raise EarmarkError(f"the model gives {logits.shape[1:]} scores per window but names "
                                f"{len(self.labels)} labels; re-export it with `earmark export`")
-        return softmax(logits)
+        return scaled_softmax(logits)
 
     def _classify(self, blocks: Iterable[np.ndarray], name: str) -> Prediction:
         starts, ends, probs = self.window_probs(blocks)
@@ -212,12 +212,3 @@ class _Spans:
             return starts, starts + self.window, offsets, self.copies[: starts.size * self.window]
         first = int(starts[0]) - origin
         return starts, starts + self.window, starts - starts[0], buffer[first : int(starts[-1]) - origin + self.window]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise probabilities `[B, K]` from logits `[B, K]` (float64, stable)."""
-    shifted = np.asarray(logits, dtype=np.float64)
-    shifted = shifted - shifted.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    result: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
-    return result
