@@ -125,18 +125,22 @@ def test_gain_shift_and_reverb(tmp_path: Path) -> None:
     assert 10 * np.log10(np.mean(head**2) / np.mean(tail**2)) == pytest.approx(60.0 * 0.75 / 0.8, abs=2.0)
 
 
-def test_temperature_never_changes_a_window_top1() -> None:
+def test_temperature_never_changes_a_window_or_clip_top1() -> None:
     rng = np.random.default_rng(0)
     logits = rng.normal(0, 4, (500, 7))
     for temperature in (0.05, 0.3, 1.0, 2.7, 20.0):
         assert np.array_equal(scaled_softmax(logits, temperature).argmax(1), logits.argmax(1))
-    one_window = np.arange(500)  # a clip of one window, or a vote over windows: the clip's top-1 is kept too
-    for method in ("mean", "vote"):
-        base = clip_probabilities(logits, one_window, 1.0, method).argmax(1)
-        assert np.array_equal(clip_probabilities(logits, one_window, 4.0, method).argmax(1), base)
-    clips = np.repeat(np.arange(100), 5)
-    assert np.array_equal(clip_probabilities(logits, clips, 9.0, "vote").argmax(1),
-                          clip_probabilities(logits, clips, 1.0, "vote").argmax(1))
+    one_window = np.arange(500)  # a clip of one window: the tempered clip score is the tempered window's
+    np.testing.assert_allclose(clip_probabilities(logits, one_window, 0.3), scaled_softmax(logits, 0.3), atol=1e-12)
+    clips = np.repeat(np.arange(100), 5)  # five disagreeing windows per clip
+    for method in ("mean", "vote", "max"):
+        base = clip_probabilities(logits, clips, 1.0, method).argmax(1)
+        for temperature in (0.05, 0.3, 4.0, 20.0):
+            assert np.array_equal(clip_probabilities(logits, clips, temperature, method).argmax(1), base)
+    # Dividing the windows' logits before the mean (what evaluation once did) does move clips:
+    from earmark.evaluation.aggregate import aggregate_windows
+    divided_first = aggregate_windows(scaled_softmax(logits, 0.05), clips, "mean")[1].argmax(1)
+    assert np.sum(divided_first != clip_probabilities(logits, clips, 1.0, "mean").argmax(1)) > 0
 
 
 def test_fit_temperature_recovers_an_overconfident_scale() -> None:
@@ -179,7 +183,8 @@ def test_unknown_exactly_below_the_threshold(tone_run: Path, tmp_path: Path) -> 
 
     path = tmp_path / "long.wav"
     t = np.arange(3 * RATE) / RATE
-    sf.write(str(path), (0.5 * np.sin(2 * np.pi * 900 * t) * (t < 1.5) + 0.05 * np.sin(2 * np.pi * 300 * t))
+    noise = 0.02 * np.random.default_rng(0).standard_normal(t.size)  # like the training tones: scores below 1
+    sf.write(str(path), (0.5 * np.where(t < 1.5, np.sin(2 * np.pi * 900 * t), np.sin(2 * np.pi * 300 * t)) + noise)
              .astype(np.float32), RATE)
     backend = open_backend(tone_run)
     plain = Predictor(backend, top_k=1)
@@ -247,3 +252,32 @@ def test_export_divides_by_the_stored_temperature(tone_run: Path, tmp_path: Path
     np.testing.assert_allclose(onnx.logits(windows) * 2.5, raw, atol=1e-3)
     np.testing.assert_allclose(open_backend(run).logits(windows), onnx.logits(windows), atol=1e-3)
     assert onnx.info.temperature == 2.5
+
+
+def test_predict_and_evaluate_give_a_clip_the_same_tempered_score(tone_run: Path, tmp_path: Path) -> None:
+    """With T != 1 the clip score of `predict` (checkpoint and ONNX) is the one evaluation computes: the windows'
+    softmax averaged, then tempered."""
+    from earmark.checkpoint import load_checkpoint, store_in_checkpoint
+    from earmark.data.dataset import PreparedData
+    from earmark.evaluation.runner import score_clips
+    from earmark.export import export_run
+    from earmark.inference import Predictor
+
+    run = tmp_path / "run"
+    shutil.copytree(tone_run, run, ignore=shutil.ignore_patterns("robustness", "evaluations", "*.onnx"))
+    best = run / "checkpoints" / "best.ckpt"
+    store_in_checkpoint(best, load_checkpoint(best), calibration={"temperature": 0.3})
+    loaded = load_checkpoint(best)
+    config = json.loads((run / "run.json").read_text())
+    data = PreparedData.open(Path(config["data"]))
+    window = loaded.config.data.window_samples(data.sample_rate)
+    rows = [row for row in data.split_rows("test") if row.num_samples > 2 * window][:4]  # several windows each
+    assert rows
+    scores = score_clips(loaded.model, data, rows, loaded.labels, loaded.config.data, 8, temperature=0.3)
+    onnx = export_run(run).path
+    for model in (run, onnx):
+        predictor = Predictor.from_path(model, top_k=len(loaded.labels))
+        for row, probs in zip(scores.rows, scores.probs):
+            prediction = predictor.predict_array(data.samples(row), data.sample_rate)
+            got = dict(prediction.top_k)
+            np.testing.assert_allclose([got[label] for label in loaded.labels], probs, atol=2e-4)

@@ -67,6 +67,10 @@ class AugmentConfig:
 
     gain_db: float = 6.0  # random gain in ±gain_db
     time_shift: bool = True  # a random window of a long clip, a random place for a short one; False: centred
+    # The random window of a long clip holds sound: it is drawn among the windows within this many dB of the
+    # clip's loudest (None: anywhere). ESC-10 pads short sounds with silence (a sneeze clip is half silence),
+    # so a plain random 2-s crop was often silence labelled "sneeze".
+    loud_window_db: float | None = 20.0
     noise_snr_db: float | None = 30.0  # additive noise at a random SNR in [snr, snr + 20] dB; None: off
     noise_prob: float = 0.5
     noise_color: str = "white"  # white | pink (synthetic noise, when no noise_dir is given)
@@ -146,7 +150,7 @@ class TrainerConfig:
 class CalibrationConfig:
     """What is fitted on the validation clips at the end of training and stored with the model (and its exports)."""
 
-    temperature: bool = True  # fit a temperature so clip scores are calibrated (never changes a window's top-1)
+    temperature: bool = True  # fit a temperature so clip scores are calibrated (never changes a top label)
     reject_coverage: float | None = None  # answer `unknown` on the least confident (1 - this) share of clips
     reject_precision: float | None = None  # or: the lowest threshold whose answered clips are this often right
 

@@ -25,6 +25,7 @@ from earmark.evaluation.calibration import (
     fit_temperature,
     negative_log_likelihood,
     selective,
+    temper_clips,
 )
 from earmark.evaluation.metrics import expected_calibration_error
 from earmark.evaluation.runner import ClipScores, score_clips
@@ -54,11 +55,11 @@ def fit_calibration(logits: np.ndarray, clip: np.ndarray, y_true: np.ndarray, me
 
 
 def evaluation_probabilities(logits: np.ndarray, clip: np.ndarray, temperature: float, method: str) -> np.ndarray:
-    """Clip probabilities computed as `score_clips` computes them (float32 softmax of logits / T, then the
-    aggregation), so that a threshold chosen on them splits the validation clips as evaluation will."""
-    z = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
-    probs = torch.softmax(z / temperature if temperature != 1.0 else z, dim=1).numpy()
-    return aggregate_windows(probs, np.asarray(clip), cast(AggregateMethod, method))[1]
+    """Clip probabilities computed as `score_clips` computes them (float32 softmax of the logits, the
+    aggregation, then the temperature), so that a threshold chosen on them splits the validation clips as
+    evaluation will."""
+    probs = torch.softmax(torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)), dim=1).numpy()
+    return temper_clips(aggregate_windows(probs, np.asarray(clip), cast(AggregateMethod, method))[1], temperature)
 
 
 def calibrate_checkpoint(path: Path, loaded: LoadedModel, data: PreparedData, rows: list[ManifestRow],

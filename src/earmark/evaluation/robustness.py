@@ -4,8 +4,8 @@ and how well its scores are calibrated, written to RUN/robustness/.
 Every condition is scored on the same clips as the clean score, windowed and aggregated as evaluation does
 (`window_starts`, `fit_window`, `aggregate_windows`, `compute_metrics`), through the backend `predict` uses
 (a checkpoint in PyTorch, an `.onnx` in onnxruntime). Logits are taken before the temperature so that the
-calibration can be shown before and after it; every accuracy is unchanged by it only up to the rare clip
-whose windows disagree (a window's top-1 never changes).
+calibration can be shown before and after it; no accuracy changes with it (it acts on the aggregated clip
+scores, `calibration.temper_clips`, and never changes a clip's top label; `top1_changed` checks that).
 """
 
 from __future__ import annotations

@@ -171,8 +171,8 @@ def calibration_lines(metrics: Mapping[str, Any]) -> list[str]:
         return []
     lines = [f"Calibration: temperature {fmt(record.get('temperature'))} fitted on {record.get('n_clips', '?')} "
              f"{record.get('fitted_on', 'val')} clips ({record.get('method', '?')}); validation ECE "
-             f"{fmt(record.get('ece_before'))} → {fmt(record.get('ece_after'))}; a window's top-1 label is "
-             "unchanged by it."]
+             f"{fmt(record.get('ece_before'))} → {fmt(record.get('ece_after'))}; no window's or clip's top "
+             "label is changed by it."]
     for split in ("val", "test"):
         block = metrics.get(split)
         if isinstance(block, Mapping) and "ece_before_temperature" in block:

@@ -19,6 +19,7 @@ from earmark.data.dataset import EvalWindows, PreparedData
 from earmark.data.embeddings import WindowEmbeddings, window_embeddings
 from earmark.data.manifest import ManifestRow
 from earmark.evaluation.aggregate import AggregateMethod, aggregate_windows
+from earmark.evaluation.calibration import temper_clips
 
 Batches = Iterator[tuple[torch.Tensor, torch.Tensor, np.ndarray]]  # logits [B, K], targets [B], clips [B]
 
@@ -123,7 +124,7 @@ def score_batches(model: torch.nn.Module, batches: Batches, rows: list[ManifestR
                     logits[known.to(logits.device)], target[known].to(logits.device), reduction="sum"
                 ).item()
             )
-        probs.append(torch.softmax(logits, dim=1).cpu().numpy())
+        probs.append(torch.softmax(raw, dim=1).cpu().numpy())  # the temperature acts on the clips, below
         clips.append(clip)
         targets.append(known.sum().item())
     model.train(was_training)
@@ -131,6 +132,7 @@ def score_batches(model: torch.nn.Module, batches: Batches, rows: list[ManifestR
     method = cast(AggregateMethod, config.aggregate)
     clip_ids, clip_probs = aggregate_windows(window_probs, np.concatenate(clips) if clips else np.zeros(0, np.int64),
                                              method)
+    clip_probs = temper_clips(clip_probs, temperature)
     label_index = {label: i for i, label in enumerate(labels)}
     y_true = np.array([label_index.get(rows[c].label, -1) for c in clip_ids], dtype=np.int64)
     loss = float(sum(losses) / max(sum(targets), 1))

@@ -18,7 +18,7 @@ from earmark.audio.stream import BLOCK_FRAMES, stream_mono
 from earmark.audio.windows import fit_window
 from earmark.errors import EarmarkError
 from earmark.evaluation.aggregate import AGGREGATE_METHODS, AggregateMethod, aggregate_windows
-from earmark.evaluation.calibration import UNKNOWN, scaled_softmax
+from earmark.evaluation.calibration import UNKNOWN, scaled_softmax, temper_clips
 from earmark.inference.backends import Backend, open_backend
 from earmark.inference.items import image_values, table_values
 from earmark.runtime import HeapGuard
@@ -102,26 +102,41 @@ class Predictor:
 
     def window_probs(self, blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Window starts `[W]`, ends `[W]` (samples) and class probabilities `[W, K]`, scored batch by batch."""
-        starts, ends, probs = [], [], []
+        starts, ends, logits = self.window_logits(blocks)
+        return starts, ends, self._probs(logits)
+
+    def window_logits(self, blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Window starts `[W]`, ends `[W]` and the backend's logits `[W, K]` (divided by the temperature)."""
+        starts, ends, logits = [], [], []
         guard = HeapGuard()  # a long stream can fragment the heap: keep the resident set bounded
         for first, last, offsets, span in stream_spans(blocks, self.window, self.hop, self.batch_size):
             starts.append(first)
             ends.append(last)
-            probs.append(self._probs(self.backend.span_logits(span, offsets, self.window)))
+            batch = self.backend.span_logits(span, offsets, self.window)
+            self._check_outputs(batch)
+            logits.append(batch)
             guard.check()
-        return np.concatenate(starts), np.concatenate(ends), np.concatenate(probs)
+        return np.concatenate(starts), np.concatenate(ends), np.concatenate(logits)
 
     def _probs(self, logits: np.ndarray) -> np.ndarray:
         """Class probabilities `[B, K]` from a batch's logits, refusing a model whose outputs do not match its
         labels."""
+        self._check_outputs(logits)
+        return scaled_softmax(logits)
+
+    def _check_outputs(self, logits: np.ndarray) -> None:
         if logits.ndim != 2 or logits.shape[1] != len(self.labels):
             raise EarmarkError(f"the model gives {logits.shape[1:]} scores per window but names "
                                f"{len(self.labels)} labels; re-export it with `earmark export`")
-        return scaled_softmax(logits)
 
     def _classify(self, blocks: Iterable[np.ndarray], name: str) -> Prediction:
-        starts, ends, probs = self.window_probs(blocks)
-        _, clip = aggregate_windows(probs, np.zeros(len(starts), dtype=np.int64), cast(AggregateMethod, self.aggregate))
+        starts, ends, logits = self.window_logits(blocks)
+        probs = self._probs(logits)  # each window's own (calibrated) scores, for the timeline
+        # The clip: the windows' uncalibrated scores aggregated, then the temperature (as evaluation does).
+        temperature = self.info.temperature
+        raw = probs if temperature == 1.0 else scaled_softmax(logits * temperature)
+        _, clip = aggregate_windows(raw, np.zeros(len(starts), dtype=np.int64), cast(AggregateMethod, self.aggregate))
+        clip = temper_clips(clip, temperature)
         order = clip[0].argsort()[::-1][: self.top_k]
         top = [(self.labels[int(i)], round(float(clip[0][i]), 6)) for i in order]
         windows = [{"start_s": round(int(s) / self.sample_rate, 3), "end_s": round(int(e) / self.sample_rate, 3),
