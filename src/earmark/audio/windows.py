@@ -37,3 +37,24 @@ def cut_windows(span: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarra
     """The windows `span[o : o + window]` for `o` in `offsets`, stacked as float32 `[n, window]` (one copy)."""
     views = np.lib.stride_tricks.sliding_window_view(np.asarray(span, dtype=np.float32), window)
     return np.ascontiguousarray(views[np.asarray(offsets, dtype=np.int64)])
+
+
+def loud_starts(samples: np.ndarray, starts: np.ndarray, window: int, floor_db: float | None) -> np.ndarray:
+    """The `starts` whose windows of `samples` hold energy within `floor_db` dB of the loudest of them: where a
+    short sound in a long, mostly quiet recording is. None keeps every start.
+
+    A stationary sound keeps every window; a bark padded with silence keeps the windows that hold the bark; a
+    silent clip keeps them all. Training draws its random crop of a long clip among these (scoring still
+    averages every window: on ESC-10, aggregating over only these lowered fold 1-3 test accuracy from 0.829 to
+    0.800, n = 240).
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    if floor_db is None or starts.size <= 1:
+        return starts
+    energy = np.concatenate([[0.0], np.cumsum(np.square(samples, dtype=np.float64))])
+    ends = np.minimum(starts + window, samples.size)
+    window_energy = energy[ends] - energy[np.minimum(starts, samples.size)]
+    loudest = float(window_energy.max())
+    if loudest <= 0.0:
+        return starts
+    return starts[window_energy >= loudest * 10.0 ** (-abs(floor_db) / 10.0)]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from earmark.audio.windows import fit_window, window_starts
+from earmark.audio.windows import fit_window, loud_starts, window_starts
 from earmark.data.cache import open_shards
 from earmark.data.manifest import ManifestRow, read_manifest
 from earmark.errors import DataError
@@ -62,11 +62,19 @@ class PreparedData:
 
 class TrainWindows(Dataset[tuple[torch.Tensor, int]]):
     """One random window per clip per epoch; short clips are placed at a random offset (the time shift).
-    With `shift` False, the first window of a long clip and a short clip centred (no time shift)."""
+    With `shift` False, the first window of a long clip and a short clip centred (no time shift).
 
-    def __init__(self, data: PreparedData, rows: list[ManifestRow], window_samples: int, shift: bool = True) -> None:
-        self.data, self.rows, self.window, self.shift = data, rows, window_samples, shift
+    With `loud_db` set, the random window of a long clip is drawn among those within `loud_db` dB of its loudest
+    window (`loud_starts`, every 10 ms, computed once per clip): a 2-s crop of a 5-s recording that holds one
+    bark and silence is the bark, not a silence labelled "dog".
+    """
+
+    def __init__(self, data: PreparedData, rows: list[ManifestRow], window_samples: int, shift: bool = True,
+                 loud_db: float | None = None) -> None:
+        self.data, self.rows, self.window, self.shift, self.loud_db = data, rows, window_samples, shift, loud_db
         self.label_index = {label: i for i, label in enumerate(data.labels)}
+        self.step = max(1, data.sample_rate // 100)
+        self._starts: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -74,10 +82,18 @@ class TrainWindows(Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         row = self.rows[index]
         slack = abs(row.num_samples - self.window)
-        if self.shift:
-            shift = int(torch.randint(0, slack + 1, ()).item())  # torch RNG: seeded per run and per worker
-        else:
+        if not self.shift:
             shift = 0 if row.num_samples >= self.window else slack // 2
+        elif self.loud_db is not None and row.num_samples > self.window:
+            starts = self._starts.get(index)
+            if starts is None:
+                every = window_starts(row.num_samples, self.window, self.step)
+                starts = self._starts[index] = loud_starts(self.data.samples(row), every, self.window, self.loud_db)
+            pick = int(torch.randint(0, starts.size, ()).item())  # torch RNG: seeded per run and per worker
+            jitter = int(torch.randint(0, self.step, ()).item())
+            shift = min(int(starts[pick]) + jitter, slack)
+        else:
+            shift = int(torch.randint(0, slack + 1, ()).item())
         if row.num_samples >= self.window:
             clip = self.data.samples(row, shift, shift + self.window)
         else:

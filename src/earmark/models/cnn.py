@@ -14,7 +14,7 @@ class ConvNet(nn.Module):
     """Conv blocks (conv-BN-ReLU + 2×2 max-pool), average over time, dense, dropout, linear head."""
 
     def __init__(self, num_classes: int, num_features: int, channels: Sequence[int], dense: int,
-                 dropout: float, in_channels: int = 1) -> None:
+                 dropout: float, in_channels: int = 1, pooling: str = "mean") -> None:
         super().__init__()
         blocks: list[nn.Module] = []
         in_ch = in_channels
@@ -22,9 +22,9 @@ class ConvNet(nn.Module):
             blocks += [conv_bn_relu(in_ch, out_ch), nn.MaxPool2d(2, ceil_mode=True)]
             in_ch = out_ch
         self.features = nn.Sequential(*blocks)
-        self.pool = TimePool()  # any number of frames; the frequency layout is kept
+        self.pool = TimePool(pooling)  # any number of frames; the frequency layout is kept
         self.head = nn.Sequential(
-            nn.Linear(in_ch * pooled_size(num_features, len(channels)), dense),
+            nn.Linear(in_ch * pooled_size(num_features, len(channels)) * (2 if pooling == "stats" else 1), dense),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(dense, num_classes),
@@ -35,12 +35,14 @@ class ConvNet(nn.Module):
 
 
 def build(num_classes: int, num_features: int, channels: Sequence[int] = (32, 64, 128), dense: int = 64,
-          dropout: float = 0.2, in_channels: int = 1) -> nn.Module:
-    """A ConvNet over `[B, in_channels, num_features, T]`."""
-    return ConvNet(num_classes, num_features, channels, dense, dropout, in_channels)
+          dropout: float = 0.2, in_channels: int = 1, pooling: str = "mean") -> nn.Module:
+    """A ConvNet over `[B, in_channels, num_features, T]`; `pooling` over time: mean, or stats (mean and max)."""
+    return ConvNet(num_classes, num_features, channels, dense, dropout, in_channels, pooling)
 
 
 # name, description, options
 VARIANTS: tuple[tuple[str, str, dict[str, object]], ...] = (
     ("cnn", "3 conv blocks 32-64-128 with max-pooling, dense 64, dropout", {}),
+    ("cnn-stats", "cnn with mean and max over time (a short event in a long window is not averaged away)",
+     {"pooling": "stats"}),
 )

@@ -16,9 +16,18 @@ def conv_bn_relu(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, grou
 
 
 class TimePool(nn.Module):
-    """`[B, C, F, T]` → `[B, C * F]`: average over time only, so where energy sits in frequency still counts."""
+    """`[B, C, F, T]` → `[B, C * F]`: average over time only, so where energy sits in frequency still counts;
+    `stats`: mean and max over time side by side, `[B, 2 * C * F]`."""
+
+    def __init__(self, pooling: str = "mean") -> None:
+        super().__init__()
+        if pooling not in ("mean", "stats"):
+            raise ValueError(f"pooling {pooling!r}: mean or stats")
+        self.stats = pooling == "stats"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stats:
+            return torch.cat([x.mean(dim=-1), x.amax(dim=-1)], dim=1).flatten(1)
         return x.mean(dim=-1).flatten(1)
 
 

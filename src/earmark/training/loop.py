@@ -210,7 +210,7 @@ def _set_up(fabric: Any, model: Classifier, pretrained: list[str], saved: dict[s
             return score_embeddings(net, val, rows["val"], data.labels, config.data, batch, device)
     else:
         dataset = TrainWindows(data, rows["train"], config.data.window_samples(data.sample_rate),
-                               shift=config.augment.time_shift)
+                               shift=config.augment.time_shift, loud_db=config.augment.loud_window_db)
 
         def score(net: torch.nn.Module) -> ClipScores:
             return score_clips(net, data, rows["val"], data.labels, config.data, batch, device)
