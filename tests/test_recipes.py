@@ -31,9 +31,9 @@ def rows(durations: list[float], labels: int = 2) -> list[ManifestRow]:
     ([0.4] * 90 + [0.9] * 10, 0.5, "tcresnet-8"),  # short words: the lower bound
     ([0.6] * 50 + [0.8] * 50, 1.0, "tcresnet-8"),  # 90th percentile 0.8 s, rounded up to 1.0
     ([1.0] * 50 + [1.3] * 50, 1.5, "tcresnet-8"),  # 1.3 s rounded up to a multiple of 0.25 s
-    ([1.0] * 50 + [1.6] * 50, 1.75, "cnn"),  # longer than word-like: the 2-D CNN
-    ([3.0] * 50 + [4.6] * 50, 2.0, "cnn"),  # utterances of seconds: the upper bound, windowed
-    ([30.0] * 100, 2.0, "cnn"),  # long recordings: windowed
+    ([1.0] * 50 + [1.6] * 50, 1.75, "cnn-stats"),  # longer than word-like: the 2-D CNN
+    ([3.0] * 50 + [4.6] * 50, 2.0, "cnn-stats"),  # utterances of seconds: the upper bound, windowed
+    ([30.0] * 100, 2.0, "cnn-stats"),  # long recordings: windowed
 ])
 def test_auto_window_and_model_follow_the_durations(durations: list[float], window: float, model: str) -> None:
     config, record = resolve_recipe(TrainConfig(), rows(durations), 2)
@@ -139,7 +139,7 @@ def test_auto_chooses_the_baseline_which_predicts_and_exports(loudness_prepared:
     table = (run / "candidates.csv").read_text().splitlines()
     probe = [candidate.name for candidate in pretrained_candidates()]  # the GE2E probe where its wheel is installed
     assert table[0].startswith("rank,candidate") and table[1].startswith("1,logreg,") and len(table) == 4 + len(probe)
-    assert {row.split(",")[1] for row in table[1:]} == {"tcresnet-8", "cnn", "logreg", *probe}
+    assert {row.split(",")[1] for row in table[1:]} == {"tcresnet-8", "cnn-stats", "logreg", *probe}
     assert 'id="candidates"' in (run / "report.html").read_text()
     source = loudness_prepared.parent / "source"
     assert main(["predict", str(run), str(source / "loud" / "src0.wav"), str(source / "quiet" / "src0.wav"),
@@ -149,4 +149,4 @@ def test_auto_chooses_the_baseline_which_predicts_and_exports(loudness_prepared:
     assert main(["export", str(run)]) == 0 and (run / "model.onnx").is_file()
     # a second --auto into the same folder is refused; the finished candidates were kept
     assert main(["train", str(loudness_prepared), "--out", str(run), "--auto", *BLIND]) == 1
-    assert all((run / "candidates" / name / "metrics.json").is_file() for name in ("tcresnet-8", "cnn", "logreg"))
+    assert all((run / "candidates" / name / "metrics.json").is_file() for name in ("tcresnet-8", "cnn-stats", "logreg"))
