@@ -130,7 +130,7 @@ class TrainerConfig:
     num_nodes: int = 1  # machines, when launched by torchrun or SLURM (see the README)
     precision: str = "auto"  # auto | 32 | bf16-mixed | 16-mixed
     monitor: str = "val_accuracy"
-    patience: int | str | None = AUTO  # early stop after this many epochs without improvement; auto: from epochs
+    patience: int | str | None = AUTO  # stop after this many epochs without improvement (not in the first half); auto
     time_budget_s: float | None = None  # stop after the epoch that spends this many seconds of training
     threads: int | None = None  # torch intra-op threads; None: torch's default
     compile: bool = False  # torch.compile the network (on CPU this needs a C++ compiler)
