@@ -12,7 +12,8 @@ std over folds):
 Methods:
 - new default: `earmark train` with nothing set (window, model, epochs and patience from the data);
 - old default: tcresnet-8, 1-s windows (0.5-s hop), 30 epochs, no early stopping;
-- --auto: `earmark train --auto` (the data-chosen model, cnn, the logreg baseline; ranked on validation);
+- --auto: `earmark train --auto` (the data-chosen model, the other network family, the logreg baseline and the GE2E
+  probe where its wheel is installed; ranked on validation);
 - logreg baseline: the one in the new default run's metrics.json (fitted on its train split, no extra time);
 - best peer: librosa MFCC statistics + scikit-learn RBF-SVM (benchmarks/peers.py), fitted on the train split.
 Every earmark run uses 1 torch thread (`trainer.threads=1`); train s is the loop's training seconds
