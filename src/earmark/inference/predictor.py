@@ -102,8 +102,8 @@ class Predictor:
 
     def window_probs(self, blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Window starts `[W]`, ends `[W]` (samples) and class probabilities `[W, K]`, scored batch by batch."""
-        starts, ends, logits = self.window_logits(blocks)
-        return starts, ends, self._probs(logits)
+        starts, ends, logits = self.window_logits(blocks)  # checked against the labels there
+        return starts, ends, scaled_softmax(logits)
 
     def window_logits(self, blocks: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Window starts `[W]`, ends `[W]` and the backend's logits `[W, K]` (divided by the temperature)."""
@@ -131,7 +131,7 @@ class Predictor:
 
     def _classify(self, blocks: Iterable[np.ndarray], name: str) -> Prediction:
         starts, ends, logits = self.window_logits(blocks)
-        probs = self._probs(logits)  # each window's own (calibrated) scores, for the timeline
+        probs = scaled_softmax(logits)  # each window's own (calibrated) scores, for the timeline
         # The clip: the windows' uncalibrated scores aggregated, then the temperature (as evaluation does).
         temperature = self.info.temperature
         raw = probs if temperature == 1.0 else scaled_softmax(logits * temperature)
