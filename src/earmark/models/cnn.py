@@ -24,7 +24,7 @@ class ConvNet(nn.Module):
         self.features = nn.Sequential(*blocks)
         self.pool = TimePool(pooling)  # any number of frames; the frequency layout is kept
         self.head = nn.Sequential(
-            nn.Linear(in_ch * pooled_size(num_features, len(channels)) * (2 if pooling == "stats" else 1), dense),
+            nn.Linear(in_ch * pooled_size(num_features, len(channels)) * self.pool.factor, dense),
             nn.ReLU(inplace=True),
             nn.Dropout(dropout),
             nn.Linear(dense, num_classes),

@@ -24,6 +24,7 @@ class TimePool(nn.Module):
         if pooling not in ("mean", "stats"):
             raise ValueError(f"pooling {pooling!r}: mean or stats")
         self.stats = pooling == "stats"
+        self.factor = 2 if self.stats else 1  # output width per channel and band
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stats:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from earmark.models.layers import conv_bn_relu
+from earmark.models.layers import TimePool, conv_bn_relu
 
 # (channels, convs in the block): each block ends with a 2×2 max-pool
 Blocks = Sequence[tuple[int, int]]
@@ -34,19 +34,14 @@ class VGG(nn.Module):
                 in_ch = channels
             layers.append(nn.MaxPool2d(2, ceil_mode=True))
         self.features = nn.Sequential(*layers)
-        self.pooling = pooling
+        self.pool = TimePool("stats" if pooling == "stats" else "mean")  # "flatten": the mean over time
         bands = _output_bands(self.features, num_features, in_channels)
-        width = in_ch * bands * (2 if pooling == "stats" else 1)
+        width = in_ch * bands * self.pool.factor
         self.head = nn.Sequential(nn.Linear(width, dense), nn.ReLU(inplace=True), nn.Dropout(dropout),
                                   nn.Linear(dense, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, 1, F, T] → [B, K]
-        x = self.features(x)  # [B, C, F', T']
-        if self.pooling == "stats":
-            pooled = torch.cat([x.mean(dim=-1), x.amax(dim=-1)], dim=1).flatten(1)
-        else:
-            pooled = x.mean(dim=-1).flatten(1)
-        return self.head(pooled)
+        return self.head(self.pool(self.features(x)))  # features [B, C, F', T'] pooled over time
 
 
 class VGGM(nn.Module):
