@@ -3,7 +3,9 @@ and exports."""
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -130,9 +132,17 @@ def test_auto_chooses_the_baseline_which_predicts_and_exports(loudness_prepared:
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("onnxruntime")
     run = tmp_path / "auto"
-    assert main(["train", str(loudness_prepared), "--out", str(run), "--auto", *BLIND]) == 0
+    assert main(["train", str(loudness_prepared), "--out", str(run), "--auto", "--time-budget", "900", *BLIND]) == 0
     out = capsys.readouterr().out
     assert "<- chosen" in out and "ranked on validation only" in out
+    # cheapest first, the data-chosen model last; each trained one gets an even share of what is left
+    started = re.findall(r"^\[\d/\d\] (\S+) → .*?(?: \((\d+) s of training\))?$", out, flags=re.M)
+    assert started[0] == ("logreg", "") and started[-1][0] == "tcresnet-8", started
+    seconds = {row["candidate"]: float(row["seconds_train"]) for row in csv.DictReader((run / "candidates.csv").open())}
+    trained, spent = [name for name, share in started if share], 0.0
+    for k, name in enumerate(trained):
+        assert abs(int(dict(started)[name]) - (900 - spent) / (len(trained) - k)) <= 1, (started, seconds)
+        spent += seconds[name]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["auto"]["winner"] == "logreg" and metrics["model"] == "logreg"
     assert metrics["val"]["accuracy"] > 0.9 and not metrics["baseline_guard"]["fired"]

@@ -83,7 +83,7 @@ def test_two_cpu_processes_train_like_one(tone_prepared: Path, tmp_path: Path) -
     overrides = [*FAST, "trainer.epochs=10", "trainer.batch_size=8", "trainer.monitor=val_loss"]  # until right
     result = subprocess.run(_earmark("train", str(tone_prepared), "--out", str(tmp_path / "ddp"), "--devices", "2",
                                      *_sets(overrides)), capture_output=True, text=True, timeout=500)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, f"{result.stdout[-1500:]}\n{result.stderr[-3000:]}"  # where it stopped
     assert result.stdout.count("best epoch") == 1 and result.stdout.count("epoch  10/10") == 1  # rank 0 talks
     ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
     assert json.loads((tmp_path / "ddp" / "run.json").read_text())["config"]["trainer"]["devices"] == 2

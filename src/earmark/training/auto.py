@@ -1,11 +1,13 @@
 """`earmark train --auto`: train a few candidates, rank them on validation only, keep the winner as the run.
 
 Each candidate trains in RUN/candidates/<name>/ (a finished one is reused, an interrupted one resumes), so a
-killed `--auto` picks up where it stopped. The time budget is split evenly among the candidates the loop
-trains (the closed-form logreg takes seconds and is not counted); a candidate stops after the epoch that
-spends its share. The winner is the highest validation accuracy (then validation macro-F1, then the order of
-the list); test scores are shown beside, never used to choose. RUN then holds an ordinary run of the winner
-(config, checkpoints, reports) plus candidates.csv.
+killed `--auto` picks up where it stopped. Candidates train cheapest first (the closed-form logreg, then probes,
+then the networks, the data-chosen one last). Each trained candidate gets an even share of the budget still
+left (the closed-form fit takes seconds and is not counted), so what a cheap one does not use goes to the later
+ones; a candidate whose schedule would not fit its share gets a shorter one (training/budget.py). The winner is
+the highest validation accuracy (then validation macro-F1, then the order of the list); test scores are shown
+beside, never used to choose. RUN then holds an ordinary run of the winner (config, checkpoints, reports) plus
+candidates.csv.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Candidate:
     name: str
     model: str
     closed_form: bool = False  # fitted directly (the logreg baseline) instead of by the epoch loop
+    probe: bool = False  # a frozen backbone with a head on cached embeddings: cheap after one embedding pass
     settings: tuple[tuple[str, Any], ...] = ()  # config keys this candidate sets on top of the user's config
 
 
@@ -75,7 +78,7 @@ def pretrained_candidates() -> list[Candidate]:
         wheel_weights()
     except ConfigError:  # the resemblyzer wheel is not installed: no probe candidate
         return []
-    return [Candidate("ge2e-probe", "ge2e")]
+    return [Candidate("ge2e-probe", "ge2e", probe=True)]
 
 
 def run_auto(data_dir: Path, run_dir: Path, config: TrainConfig, time_budget_s: float | None = None,
@@ -89,22 +92,36 @@ def run_auto(data_dir: Path, run_dir: Path, config: TrainConfig, time_budget_s: 
     data = open_for_training(data_dir, holdout, config.trainer.seed)
     resolved, _ = resolve_recipe(fit_config_to_data(config, data), check_splits(data)["train"], len(data.labels))
     entries = candidates if candidates is not None else default_candidates(resolved)
-    trained = [c for c in entries if not c.closed_form]
-    share = time_budget_s / len(trained) if time_budget_s is not None and trained else None
-    log(f"auto: {len(entries)} candidates ({', '.join(c.name for c in entries)})"
-        + (f", {share:.0f} s of training each ({time_budget_s:g} s budget)" if share is not None else ""))
-    results = []
-    for number, candidate in enumerate(entries, start=1):
+    order = training_order(entries)
+    log(f"auto: {len(entries)} candidates ({', '.join(c.name for c in entries)}), trained cheapest first"
+        + (f"; {time_budget_s:g} s of training shared among them as they go" if time_budget_s is not None else ""))
+    found: dict[str, dict[str, Any]] = {}
+    left, spent = [c for c in order if not c.closed_form], 0.0
+    for number, candidate in enumerate(order, start=1):
         folder = run_dir / "candidates" / candidate.name
         metrics = finished_metrics(folder)
-        log(f"[{number}/{len(entries)}] {candidate.name}{': finished earlier, reused' if metrics else f' → {folder}'}")
+        share = None if time_budget_s is None or candidate.closed_form else \
+            max(1.0, time_budget_s - spent) / len(left)
+        said = ": finished earlier, reused" if metrics else f" → {folder}" + (
+            f" ({share:.0f} s of training)" if share is not None else "")
+        log(f"[{number}/{len(order)}] {candidate.name}{said}")
         if metrics is None:
             metrics = _train_candidate(data_dir, folder, config, candidate, share, command, log, holdout)
-        results.append(_row(candidate, metrics, folder))
-    table = rank_candidates(results)
+        if not candidate.closed_form:
+            left.remove(candidate)
+            spent += float(metrics.get("seconds_train") or 0.0)
+        found[candidate.name] = _row(candidate, metrics, folder)
+    table = rank_candidates([found[c.name] for c in entries])  # ties: the list's order, not the training order
     winner = next(c for c in entries if c.name == table[0]["candidate"])
     log(f"auto: chose {winner.name} (best validation accuracy {table[0]['val_accuracy']:.3f})")
     return _adopt(data_dir, run_dir, run_dir / "candidates" / winner.name, data, table, command, holdout, log)
+
+
+def training_order(entries: list[Candidate]) -> list[Candidate]:
+    """Cheapest first: closed-form fits, then probes, then the networks from the end of the list, so the first
+    (the data-chosen model) trains last, with the budget the cheaper ones left."""
+    rank = {id(c): (0 if c.closed_form else 1 if c.probe else 2, -i) for i, c in enumerate(entries)}
+    return sorted(entries, key=lambda c: rank[id(c)])
 
 
 def _train_candidate(data_dir: Path, folder: Path, config: TrainConfig, candidate: Candidate,

@@ -24,11 +24,12 @@ from earmark.item_classifier import ItemClassifier
 from earmark.models.pretrained.classifier import BackboneClassifier
 from earmark.progress import Progress
 from earmark.runtime import configure_threads, describe_threads
+from earmark.training.budget import epochs_in_budget
 from earmark.training.data_checks import check_splits, class_weights
-from earmark.training.engine import compile_network, make_fabric, seed_everything
+from earmark.training.engine import close_fabric, compile_network, make_fabric, seed_everything
 from earmark.training.folds import open_for_training
 from earmark.training.items import describe_items, fit_config_to_data, fit_item_statistics
-from earmark.training.optim import build_optimizer, build_scheduler
+from earmark.training.optim import build_optimizer, build_scheduler, shorten_schedule
 from earmark.training.outputs import RunFiles, check_run_dir, finish_run, start_run
 from earmark.training.probe import CachedWindows
 from earmark.training.recipe import recipe_lines, resolve_recipe
@@ -48,6 +49,7 @@ class TrainState:
     best_epoch: int = -1
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    epochs: int = 0  # the schedule's length in epochs: trainer.epochs, or fewer to fit trainer.time_budget_s
 
 
 @dataclass
@@ -102,7 +104,9 @@ def train(data_dir: Path, run_dir: Path, config: TrainConfig, resume: bool = Fal
     if fabric.is_global_zero:
         best = load_checkpoint(files.best)
         metrics = finish_run(files, best, data, rows, setup.state.history, setup.state.seconds, log)
-    return dict(fabric.broadcast(metrics))
+    metrics = dict(fabric.broadcast(metrics))
+    close_fabric(fabric)
+    return metrics
 
 
 def _silent(line: str) -> None:
@@ -219,7 +223,8 @@ def _set_up(fabric: Any, model: Classifier, pretrained: list[str], saved: dict[s
     loader = fabric.setup_dataloaders(loader)  # first, so the schedule counts this rank's steps
     optimizer = build_optimizer(parameter_groups(model, pretrained, config.optim), config.optim)
     scheduler = build_scheduler(optimizer, config.optim, len(loader), config.trainer.resolved_epochs)
-    state = _restore(saved, optimizer, scheduler, generator) if saved is not None else TrainState()
+    state = (_restore(saved, optimizer, scheduler, generator, config.trainer.resolved_epochs) if saved is not None
+             else TrainState(epochs=config.trainer.resolved_epochs))
     if hasattr(loader, "_num_iter_calls"):  # Fabric numbers DistributedSampler epochs by this count: resume it
         loader._num_iter_calls = state.epoch
     return Setup(model, trainee, score, loader, optimizer, scheduler, generator, pretrained, state)
@@ -235,10 +240,9 @@ def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module,
     criterion = criterion.to(fabric.device)
     scalars = ScalarLog(files.tensorboard, setup.state.epoch) if fabric.is_global_zero else None
     try:
-        for _ in range(setup.state.epoch, config.trainer.resolved_epochs):
+        while setup.state.epoch < setup.state.epochs:
             start = time.perf_counter()
-            epochs = config.trainer.resolved_epochs
-            progress = Progress(f"epoch {setup.state.epoch + 1}/{epochs}", len(setup.loader),
+            progress = Progress(f"epoch {setup.state.epoch + 1}/{setup.state.epochs}", len(setup.loader),
                                 enabled=None if fabric.is_global_zero else False)
             loss, accuracy, clips = _train_epoch(fabric, fabric_model, setup.loader, optimizer, setup.scheduler,
                                                  criterion, config.optim.grad_clip, config.augment.mixup_alpha,
@@ -250,6 +254,7 @@ def _fit(fabric: Any, files: RunFiles, setup: Setup, criterion: torch.nn.Module,
                       "lr": float(max(setup.scheduler.get_last_lr())), "seconds": seconds,
                       "clips_per_s": clips / seconds}
             record = fabric.broadcast(record)  # every rank acts on rank 0's numbers: same best, same stop
+            _fit_schedule_to_budget(setup, config, record, log)
             _end_epoch(fabric, files, setup, config, data, record, scalars, log)
             if on_epoch is not None:
                 on_epoch(record)
@@ -342,7 +347,7 @@ def _end_epoch(fabric: Any, files: RunFiles, setup: Setup, config: TrainConfig, 
     improved = score >= state.best
     if improved:
         state.best, state.best_epoch = score, state.epoch
-    log(f"epoch {state.epoch:3d}/{config.trainer.resolved_epochs}  loss {record['train_loss']:.4f}  "
+    log(f"epoch {state.epoch:3d}/{state.epochs}  loss {record['train_loss']:.4f}  "
         f"acc {record['train_accuracy']:.3f}  val loss {record['val_loss']:.4f}  val acc {record['val_accuracy']:.3f}"
         f"  {record['clips_per_s']:.0f} clips/s  {record['seconds']:.1f} s{'  *' if improved else ''}")
     if not fabric.is_global_zero:
@@ -350,7 +355,7 @@ def _end_epoch(fabric: Any, files: RunFiles, setup: Setup, config: TrainConfig, 
     extra = {"epoch": state.epoch, "best": state.best, "best_epoch": state.best_epoch, "history": state.history,
              "seconds_train": state.seconds, "optimizer": setup.optimizer.state_dict(),
              "scheduler": setup.scheduler.state_dict(), "rng_torch": torch.get_rng_state(),
-             "rng_loader": setup.generator.get_state(), "pretrained": setup.pretrained}
+             "rng_loader": setup.generator.get_state(), "pretrained": setup.pretrained, "epochs": state.epochs}
     if improved:
         save_checkpoint(files.best, setup.model, config, data.labels, data.sample_rate, **extra)
     save_checkpoint(files.last, setup.model, config, data.labels, data.sample_rate, **extra)
@@ -360,14 +365,14 @@ def _end_epoch(fabric: Any, files: RunFiles, setup: Setup, config: TrainConfig, 
 
 
 def _restore(saved: dict[str, Any], optimizer: torch.optim.Optimizer, scheduler: Any,
-             generator: torch.Generator) -> TrainState:
+             generator: torch.Generator, config_epochs: int) -> TrainState:
     """Continue from last.ckpt (weights already loaded): optimiser, schedule, RNG states and history."""
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(saved["rng_torch"])
     generator.set_state(saved["rng_loader"])
     return TrainState(saved["epoch"], saved["best"], saved["best_epoch"], list(saved["history"]),
-                      saved["seconds_train"])
+                      saved["seconds_train"], int(saved.get("epochs") or config_epochs))
 
 
 def _should_stop(state: TrainState, config: TrainConfig) -> bool:
@@ -379,8 +384,26 @@ def _should_stop(state: TrainState, config: TrainConfig) -> bool:
     0.992 test, best epoch 3 of 90, stopped at 21).
     """
     patience = config.trainer.resolved_patience
-    return (patience is not None and state.epoch >= config.trainer.resolved_epochs // 2
+    return (patience is not None and state.epoch >= state.epochs // 2
             and state.epoch - state.best_epoch >= patience)
+
+
+def _fit_schedule_to_budget(setup: Setup, config: TrainConfig, record: dict[str, float], log: Log) -> None:
+    """With `trainer.time_budget_s`, shorten the schedule when the epochs left would not fit in the budget
+    (training/budget.py); said once when it first happens, then only in the epoch lines' "/N"."""
+    budget, state = config.trainer.time_budget_s, setup.state
+    if budget is None:
+        return
+    seconds = [float(item["seconds"]) for item in state.history] + [float(record["seconds"])]
+    epochs = epochs_in_budget(seconds, state.seconds + float(record["seconds"]), budget, state.epochs)
+    if epochs >= state.epochs:
+        return
+    if state.epochs == config.trainer.resolved_epochs:
+        log(f"time budget: {config.trainer.resolved_epochs} epochs would not fit in trainer.time_budget_s="
+            f"{budget:g} s at {seconds[-1]:.1f} s an epoch; the schedule now ends at epoch {epochs}, so the "
+            "learning rate still anneals")
+    state.epochs = epochs
+    shorten_schedule(setup.scheduler, epochs * len(setup.loader))
 
 
 def _budget_spent(state: TrainState, config: TrainConfig) -> bool:
