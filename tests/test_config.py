@@ -27,6 +27,11 @@ def test_overrides_are_typed_and_nested() -> None:
     config = load_train_config(overrides=["optim.lr=0.01", "trainer.epochs=3", "features.f_max=null"])
     assert config.optim.lr == 0.01 and config.trainer.epochs == 3 and config.features.f_max is None
     assert isinstance(from_dict(TrainConfig, {"optim": {"lr": 1}}).optim.lr, float)
+    # YAML 1.1 reads 3e-4 (no dot) as a string: a float key takes it as the number it means
+    config = load_train_config(overrides=["optim.lr=3e-4", "trainer.time_budget_s=1E2", "data.window_s=2e0"])
+    assert (config.optim.lr, config.trainer.time_budget_s, config.data.window_s) == (3e-4, 100.0, 2.0)
+    with pytest.raises(ConfigError, match=r"trainer\.epochs: expected int or 'auto', got '1e3'"):
+        load_train_config(overrides=["trainer.epochs=1e3"])  # an int key does not
 
 
 @pytest.mark.parametrize("override, message", [

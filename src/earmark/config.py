@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import yaml
 from earmark.errors import ConfigError
 
 T = TypeVar("T")
+EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 1e-6: YAML 1.1 wants 1.0e-6 to read a float
 AUTO = "auto"  # the one string a numeric key may hold: chosen from the data at the start of training (training/recipe)
 
 
@@ -210,11 +212,15 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             return None
         numbers = [a for a in args if a in (int, float)]
         if str in args and numbers and isinstance(value, str):  # a number or "auto"
+            if float in numbers and EXPONENT.fullmatch(value):
+                return float(value)
             if value != AUTO:
                 raise ConfigError(f"{where}: expected {numbers[0].__name__} or {AUTO!r}, got {value!r}")
             return value
         hint = numbers[0] if numbers else next(a for a in args if a is not type(None))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str) and EXPONENT.fullmatch(value):  # YAML 1.1 reads 1e-6 as a string
         return float(value)
     if hint in (int, str, bool, float) and (type(value) is not hint):
         raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
