@@ -1,5 +1,7 @@
-"""A time budget shortens the schedule instead of cutting it off: the planning rule, the shorter curve, its
-survival across a resume, and a real run whose budget ends the schedule (no assertion depends on timing)."""
+"""`--auto` under a budget and its choice. A time budget shortens the schedule instead of cutting it off (the
+planning rule, the shorter curve, its survival across a resume, a real run whose budget ends the schedule; no
+assertion depends on timing); candidates train cheapest first; another candidate replaces the data-chosen model
+only when it is better on validation beyond noise."""
 
 from __future__ import annotations
 
@@ -78,3 +80,24 @@ def test_auto_trains_the_cheapest_first_and_the_data_chosen_model_last() -> None
     entries = [Candidate("chosen", "cnn-stats"), Candidate("other", "tcresnet-8"),
                Candidate("logreg", "logreg", closed_form=True), Candidate("probe", "ge2e", probe=True)]
     assert [c.name for c in training_order(entries)] == ["logreg", "probe", "other", "chosen"]
+
+
+def _hits(right: int, offset: int = 0, n: int = 30) -> dict[str, bool]:
+    """Validation clips c0..c{n-1}: right on `right` of them from c{offset} on, wrong on the others."""
+    return {f"c{i}": (i - offset) % n < right for i in range(n)}
+
+
+def test_a_candidate_replaces_the_data_chosen_model_only_beyond_noise() -> None:
+    from earmark.training.choice import choose, decision_line
+
+    table = [{"candidate": "other"}, {"candidate": "chosen"}, {"candidate": "logreg"}]
+    close = {"other": _hits(28), "chosen": _hits(27, offset=2), "logreg": _hits(20)}  # 2 clips against 1
+    name, decision = choose(table, "chosen", close.__getitem__)
+    assert name == "chosen" and decision["passed_over"][0]["p_value"] == 1.0
+    assert "within noise: other (2 against 1 clips" in decision_line(decision)
+    far = {"other": _hits(29), "chosen": _hits(12), "logreg": _hits(20)}  # 17 clips against 0
+    name, decision = choose(table, "chosen", far.__getitem__)
+    assert name == "other" and decision["beats_default"]["p_value"] < 0.05
+    assert decision_line(decision).startswith("auto: chose other: right on 17 validation clips that chosen got wrong")
+    name, decision = choose([{"candidate": "chosen"}, *table[::2]], "chosen", far.__getitem__)
+    assert name == "chosen" and decision["passed_over"] == []

@@ -145,12 +145,17 @@ def test_auto_chooses_the_baseline_which_predicts_and_exports(loudness_prepared:
         spent += seconds[name]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["auto"]["winner"] == "logreg" and metrics["model"] == "logreg"
+    beat = metrics["auto"]["decision"]["beats_default"]  # better than the data-chosen tcresnet-8 beyond noise
+    assert beat["candidate"] == "logreg" and beat["p_value"] < 0.05 and metrics["auto"]["decision"]["default"] == \
+        "tcresnet-8"
+    assert metrics["auto"]["decision"]["summary"] in out
     assert metrics["val"]["accuracy"] > 0.9 and not metrics["baseline_guard"]["fired"]
     table = (run / "candidates.csv").read_text().splitlines()
     probe = [candidate.name for candidate in pretrained_candidates()]  # the GE2E probe where its wheel is installed
     assert table[0].startswith("rank,candidate") and table[1].startswith("1,logreg,") and len(table) == 4 + len(probe)
     assert {row.split(",")[1] for row in table[1:]} == {"tcresnet-8", "cnn-stats", "logreg", *probe}
-    assert 'id="candidates"' in (run / "report.html").read_text()
+    assert 'id="candidates"' in (run / "report.html").read_text() and "auto: chose logreg: right on" in \
+        (run / "report.html").read_text()
     source = loudness_prepared.parent / "source"
     assert main(["predict", str(run), str(source / "loud" / "src0.wav"), str(source / "quiet" / "src0.wav"),
                  "--format", "json"]) == 0

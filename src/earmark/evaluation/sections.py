@@ -49,9 +49,14 @@ def candidates_section(metrics: Mapping[str, Any]) -> str:
         f"<td class=num>{esc(row.get('epochs'))}</td></tr>"
         for row in table if isinstance(row, Mapping)
     )
+    decision = (metrics.get("auto") or {}).get("decision")
+    summary = decision.get("summary") if isinstance(decision, Mapping) else None
+    why = f"<p>{esc(summary)}.</p>\n" if summary else ""
     return (
         '<section id="candidates">\n<h2>Candidates (--auto)</h2>\n<p>Ranked on validation accuracy only (then '
-        "validation macro-F1); test is shown for the record and was never used to choose.</p>\n"
+        "validation macro-F1); a candidate ranked above the data-chosen model replaces it only when it is right on "
+        "more validation clips beyond noise (exact McNemar p &lt; 0.05, the baseline guard's test). Test is shown "
+        f"for the record and was never used to choose.</p>\n{why}"
         "<table><tr><th>rank</th><th>candidate</th><th>val accuracy</th><th>val macro-F1</th><th>test accuracy</th>"
         f"<th>test macro-F1</th><th>train s</th><th>epochs</th></tr>{body}</table>\n</section>"
     )

@@ -4,10 +4,11 @@ Each candidate trains in RUN/candidates/<name>/ (a finished one is reused, an in
 killed `--auto` picks up where it stopped. Candidates train cheapest first (the closed-form logreg, then probes,
 then the networks, the data-chosen one last). Each trained candidate gets an even share of the budget still
 left (the closed-form fit takes seconds and is not counted), so what a cheap one does not use goes to the later
-ones; a candidate whose schedule would not fit its share gets a shorter one (training/budget.py). The winner is
-the highest validation accuracy (then validation macro-F1, then the order of the list); test scores are shown
-beside, never used to choose. RUN then holds an ordinary run of the winner (config, checkpoints, reports) plus
-candidates.csv.
+ones; a candidate whose schedule would not fit its share gets a shorter one (training/budget.py). Candidates are
+ranked on validation accuracy (then validation macro-F1, then the order of the list), and one ranked above the
+data-chosen model replaces it only when it is better on validation beyond noise (training/choice.py); test
+scores are shown beside, never used to choose. RUN then holds an ordinary run of the winner (config,
+checkpoints, reports) plus candidates.csv.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from earmark.config import TrainConfig, apply_overrides, from_dict, to_dict
 from earmark.data.dataset import PreparedData
 from earmark.errors import EarmarkError
 from earmark.fileio import write_csv_atomic
+from earmark.training.choice import choose, decision_line, validation_hits
 from earmark.training.closed_form import fit_logreg_run
 from earmark.training.data_checks import check_splits
 from earmark.training.folds import open_for_training
@@ -112,9 +114,11 @@ def run_auto(data_dir: Path, run_dir: Path, config: TrainConfig, time_budget_s: 
             spent += float(metrics.get("seconds_train") or 0.0)
         found[candidate.name] = _row(candidate, metrics, folder)
     table = rank_candidates([found[c.name] for c in entries])  # ties: the list's order, not the training order
-    winner = next(c for c in entries if c.name == table[0]["candidate"])
-    log(f"auto: chose {winner.name} (best validation accuracy {table[0]['val_accuracy']:.3f})")
-    return _adopt(data_dir, run_dir, run_dir / "candidates" / winner.name, data, table, command, holdout, log)
+    name, decision = choose(table, entries[0].name, lambda other: validation_hits(run_dir / "candidates" / other))
+    table = [{**row, "chosen": row["candidate"] == name} for row in table]
+    decision["summary"] = decision_line(decision)
+    log(decision["summary"])
+    return _adopt(data_dir, run_dir, run_dir / "candidates" / name, data, table, decision, command, holdout, log)
 
 
 def training_order(entries: list[Candidate]) -> list[Candidate]:
@@ -155,14 +159,15 @@ def _row(candidate: Candidate, metrics: dict[str, Any], folder: Path) -> dict[st
 
 
 def rank_candidates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Best first by validation accuracy, then validation macro-F1, then list order; ranks and `chosen` set."""
+    """Best first by validation accuracy, then validation macro-F1, then list order; ranks set, and `chosen` on the
+    first (training/choice.py may move it to the data-chosen model when the first is better only within noise)."""
     order = sorted(range(len(rows)), key=lambda i: (-(rows[i]["val_accuracy"] or 0.0),
                                                    -(rows[i]["val_macro_f1"] or 0.0), i))
     return [{"rank": rank, **rows[i], "chosen": rank == 1} for rank, i in enumerate(order, start=1)]
 
 
 def _adopt(data_dir: Path, run_dir: Path, source: Path, data: PreparedData, table: list[dict[str, Any]],
-           command: str, holdout: tuple[str, str] | None, log: Log) -> dict[str, Any]:
+           decision: dict[str, Any], command: str, holdout: tuple[str, str] | None, log: Log) -> dict[str, Any]:
     """Make `run_dir` an ordinary run of the winner in `source`: its config and checkpoints, fresh reports
     (with the candidates' table) and candidates.csv."""
     best = load_checkpoint(RunFiles(source).best)
@@ -178,14 +183,16 @@ def _adopt(data_dir: Path, run_dir: Path, source: Path, data: PreparedData, tabl
                      [[row[key] for key in CANDIDATE_COLUMNS] for row in table])
     rows = check_splits(data)
     history = list(best.state.get("history", []))
-    extra = {"seconds_train": table[0]["seconds_train"], "candidates": table,
-             "auto": {"winner": table[0]["candidate"], "ranked_on": "val accuracy, then val macro-F1",
+    won = next(row for row in table if row["chosen"])
+    extra = {"seconds_train": won["seconds_train"], "candidates": table,
+             "auto": {"winner": won["candidate"], "ranked_on": "val accuracy, then val macro-F1",
+                      "decision": decision,
                       "seconds_train_all": round(sum(float(row["seconds_train"] or 0.0) for row in table), 2),
                       "candidates_dir": str(run_dir / "candidates")}}
     context = {"best_epoch": best.state.get("best_epoch"), **run_context(read_run_record(files.root))}
     metrics = write_model_report(files.root, best, data, {"val": rows["val"], "test": rows["test"]},
                                  (data, rows["train"]), history, extra, context, model_card=True)
-    log(f"run: the winner {table[0]['candidate']} → {files.root} (candidates.csv beside it)")
+    log(f"run: the winner {won['candidate']} → {files.root} (candidates.csv beside it)")
     return metrics
 
 
@@ -193,7 +200,8 @@ def format_candidates_table(table: list[dict[str, Any]]) -> str:
     """The candidates, best first: validation (which chose) and test (for the record) side by side."""
     width = max([len(str(row["candidate"])) for row in table] + [9])
     lines = [f"rank  {'candidate':<{width}}  val acc  val F1  test acc  test F1  train s  epochs",
-             "(ranked on validation only; test is shown for the record)"]
+             "(ranked on validation only, the data-chosen model kept unless beaten beyond noise; test is shown for "
+             "the record)"]
     for row in table:
         lines.append(f"{row['rank']:<4}  {row['candidate']:<{width}}  {_num(row['val_accuracy']):>7}  "
                      f"{_num(row['val_macro_f1']):>6}  {_num(row['test_accuracy']):>8}  "
