@@ -14,7 +14,7 @@ import torch
 from earmark.checkpoint import load_checkpoint
 from earmark.config import OptimConfig, load_train_config
 from earmark.training.auto import Candidate, training_order
-from earmark.training.budget import epochs_in_budget
+from earmark.training.budget import epoch_time, epochs_in_budget
 from earmark.training.loop import train
 from earmark.training.optim import build_scheduler, shorten_schedule
 
@@ -31,6 +31,11 @@ FAST = ["trainer.batch_size=16", "data.window_s=0.5", "data.eval_hop_s=0.25", "o
 ])
 def test_epochs_in_budget(seconds: list[float], spent: float, budget: float, planned: int, expected: int) -> None:
     assert epochs_in_budget(seconds, spent, budget, planned) == expected
+
+
+def test_the_expected_epoch_time_leaves_out_the_first_epoch() -> None:
+    assert epoch_time([]) == 0.0 and epoch_time([30.0]) == 30.0 and epoch_time([30.0, 10.0, 20.0]) == 15.0
+    assert epoch_time([99.0, *([1.0] * 5), *([3.0] * 5)]) == 3.0  # the last five
 
 
 def _scheduler(schedule: str, steps: int = 100) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:

@@ -23,7 +23,12 @@ def epochs_in_budget(epoch_seconds: Sequence[float], spent: float, budget: float
     done = len(epoch_seconds)
     if done == 0 or done >= planned:
         return planned
-    recent = list(epoch_seconds[1:] if done > 1 else epoch_seconds)[-RECENT:]
-    per_epoch = max(sum(recent) / len(recent), 1e-9)
-    fits = done + max(0, math.floor((budget - spent) / per_epoch))
+    fits = done + max(0, math.floor((budget - spent) / max(epoch_time(epoch_seconds), 1e-9)))
     return max(done, min(planned, fits))
+
+
+def epoch_time(epoch_seconds: Sequence[float]) -> float:
+    """The time the next epoch is expected to take: the mean of the last few, the first left out once there are
+    others (0 before any)."""
+    recent = list(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)[-RECENT:]
+    return sum(recent) / len(recent) if recent else 0.0

@@ -24,7 +24,7 @@ from earmark.item_classifier import ItemClassifier
 from earmark.models.pretrained.classifier import BackboneClassifier
 from earmark.progress import Progress
 from earmark.runtime import configure_threads, describe_threads
-from earmark.training.budget import epochs_in_budget
+from earmark.training.budget import epoch_time, epochs_in_budget
 from earmark.training.data_checks import check_splits, class_weights
 from earmark.training.engine import close_fabric, compile_network, make_fabric, seed_everything
 from earmark.training.folds import open_for_training
@@ -400,7 +400,7 @@ def _fit_schedule_to_budget(setup: Setup, config: TrainConfig, record: dict[str,
         return
     if state.epochs == config.trainer.resolved_epochs:
         log(f"time budget: {config.trainer.resolved_epochs} epochs would not fit in trainer.time_budget_s="
-            f"{budget:g} s at {seconds[-1]:.1f} s an epoch; the schedule now ends at epoch {epochs}, so the "
+            f"{budget:g} s at {epoch_time(seconds):.1f} s an epoch; the schedule now ends at epoch {epochs}, so the "
             "learning rate still anneals")
     state.epochs = epochs
     shorten_schedule(setup.scheduler, epochs * len(setup.loader))
