@@ -32,14 +32,19 @@ def mcnemar_p(model_only: int, baseline_only: int) -> float:
     return min(1.0, 2.0 * tail)
 
 
+def discordant(a_right: np.ndarray, b_right: np.ndarray) -> tuple[int, int]:
+    """Paired clips only A got right, and only B: what McNemar's test reads."""
+    a, b = np.asarray(a_right, dtype=bool), np.asarray(b_right, dtype=bool)
+    return int(np.sum(a & ~b)), int(np.sum(b & ~a))
+
+
 def baseline_guard(y_true: np.ndarray, model_probs: np.ndarray, baseline_probs: np.ndarray,
                    baseline: str = GUARDED) -> dict[str, Any]:
     """The guard's verdict on paired validation clips: `fired`, both accuracies, the discordant counts, p."""
     truth = np.asarray(y_true)
     model_right = np.asarray(model_probs).argmax(1) == truth
     base_right = np.asarray(baseline_probs).argmax(1) == truth
-    model_only = int(np.sum(model_right & ~base_right))
-    base_only = int(np.sum(base_right & ~model_right))
+    model_only, base_only = discordant(model_right, base_right)
     p = mcnemar_p(model_only, base_only)
     return {"split": "val", "baseline": baseline, "n": int(truth.size),
             "model_accuracy": round(float(model_right.mean()), 6) if truth.size else None,

@@ -15,7 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from earmark.evaluation.guard import ALPHA, mcnemar_p
+import numpy as np
+
+from earmark.evaluation.guard import ALPHA, discordant, mcnemar_p
 
 RULE = (f"ranked on validation accuracy (then macro-F1); a candidate above the data-chosen model replaces it only "
         f"when it is right on more validation clips, exact two-sided McNemar test p < {ALPHA}")
@@ -40,9 +42,9 @@ def choose(table: Sequence[Mapping[str, Any]], default: str,
         if name == default:
             break
         other = hits(name)
-        shared = base.keys() & other.keys()
-        only_other = sum(1 for clip in shared if other[clip] and not base[clip])
-        only_default = sum(1 for clip in shared if base[clip] and not other[clip])
+        shared = sorted(base.keys() & other.keys())
+        only_other, only_default = discordant(np.array([other[c] for c in shared], dtype=bool),
+                                              np.array([base[c] for c in shared], dtype=bool))
         p = mcnemar_p(only_other, only_default)
         verdict = {"candidate": name, "only_it_right": only_other, "only_default_right": only_default,
                    "n": len(shared), "p_value": round(p, 6)}
