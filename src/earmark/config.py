@@ -207,20 +207,19 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return [_coerce(typing.get_args(hint)[0], item, f"{where}[{i}]") for i, item in enumerate(value)]
     args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    if isinstance(value, str) and EXPONENT.fullmatch(value) and float in (args if union else (hint,)):
+        return float(value)  # YAML 1.1 reads 1e-6 (no dot) as a string
+    if union:
         if value is None and type(None) in args:
             return None
         numbers = [a for a in args if a in (int, float)]
         if str in args and numbers and isinstance(value, str):  # a number or "auto"
-            if float in numbers and EXPONENT.fullmatch(value):
-                return float(value)
             if value != AUTO:
                 raise ConfigError(f"{where}: expected {numbers[0].__name__} or {AUTO!r}, got {value!r}")
             return value
         hint = numbers[0] if numbers else next(a for a in args if a is not type(None))
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str) and EXPONENT.fullmatch(value):  # YAML 1.1 reads 1e-6 as a string
         return float(value)
     if hint in (int, str, bool, float) and (type(value) is not hint):
         raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")

@@ -159,11 +159,11 @@ def _row(candidate: Candidate, metrics: dict[str, Any], folder: Path) -> dict[st
 
 
 def rank_candidates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Best first by validation accuracy, then validation macro-F1, then list order; ranks set, and `chosen` on the
-    first (training/choice.py may move it to the data-chosen model when the first is better only within noise)."""
+    """Best first by validation accuracy, then validation macro-F1, then list order, with ranks (which one is
+    `chosen` is training/choice.py's to say)."""
     order = sorted(range(len(rows)), key=lambda i: (-(rows[i]["val_accuracy"] or 0.0),
                                                    -(rows[i]["val_macro_f1"] or 0.0), i))
-    return [{"rank": rank, **rows[i], "chosen": rank == 1} for rank, i in enumerate(order, start=1)]
+    return [{"rank": rank, **rows[i]} for rank, i in enumerate(order, start=1)]
 
 
 def _adopt(data_dir: Path, run_dir: Path, source: Path, data: PreparedData, table: list[dict[str, Any]],
